@@ -1,0 +1,251 @@
+//! `ecrop dev`: a local development network in one command.
+//!
+//! Creates (or reuses) a SoftHSM2 token in the data directory, makes sure the development
+//! keys exist, starts anvil on a free loopback port, funds the keys' accounts, starts the
+//! sidecar in front of anvil and prints the endpoint and accounts. Runs until Ctrl-C or
+//! SIGTERM, then stops the sidecar and anvil. With `--demo` it sends a scripted transaction
+//! through the endpoint as a dApp would, checks it, and exits.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    consensus::Transaction as _,
+    network::TransactionBuilder,
+    primitives::{Address, U256, utils::format_ether},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+};
+use anyhow::{Context, bail, ensure};
+use clap::Args;
+
+use super::{Cli, LimitArgs};
+use crate::{
+    config::{self, HsmFile},
+    dev::{Anvil, DEV_FUNDING_WEI, DEV_TOKEN_LABEL, DevPaths},
+    rpc,
+    signer::{KeyInfo, Keyring, Token},
+    upstream::Upstream,
+    wallet::Wallet,
+};
+
+/// Most development keys `--keys` accepts.
+const MAX_DEV_KEYS: u8 = 32;
+/// How long the demo waits for its transaction to be mined.
+const DEMO_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of `ecrop dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Port of the sidecar's JSON-RPC endpoint on 127.0.0.1.
+    #[arg(long, env = "ECROP_DEV_RPC_PORT", value_name = "PORT", default_value_t = 8545)]
+    pub rpc_port: u16,
+
+    /// Data directory for the token, its PINs and the SoftHSM2 configuration; a rerun on the
+    /// same directory reuses the token and keys.
+    #[arg(long, env = "ECROP_DEV_DATA_DIR", value_name = "DIR", default_value = ".ecrop/dev")]
+    pub data_dir: PathBuf,
+
+    /// Number of development keys (labels dev-0, dev-1, ...).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_DEV_KEYS)))]
+    pub keys: u8,
+
+    /// Send a scripted transaction end to end through the endpoint, check it, and exit
+    /// (status 0 on success, non-zero with the reason otherwise).
+    #[arg(long)]
+    pub demo: bool,
+
+    /// anvil binary to run.
+    #[arg(long, env = "ECROP_ANVIL", value_name = "PATH", default_value = "anvil")]
+    pub anvil: String,
+
+    /// Path of the PKCS#11 module [config: hsm.module] [default: SoftHSM2's].
+    #[arg(long = "pkcs11-module", env = "ECROP_PKCS11_MODULE", value_name = "PATH")]
+    pub module: Option<PathBuf>,
+
+    /// Endpoint limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Creates the data directory layout and points SoftHSM2 at it.
+///
+/// Must run before any PKCS#11 module is loaded, and before other threads exist: it sets
+/// the process environment.
+pub fn prepare_env(args: &DevArgs) -> anyhow::Result<DevPaths> {
+    let paths = DevPaths::prepare(&args.data_dir)?;
+    // SAFETY: called from `main` before the async runtime or any other thread is started, so
+    // nothing reads the environment concurrently.
+    unsafe { std::env::set_var("SOFTHSM2_CONF", &paths.softhsm_conf) };
+    Ok(paths)
+}
+
+/// Runs the development network.
+pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<()> {
+    let file = super::load_file(cli)?;
+    let hsm = HsmFile {
+        module: args.module.clone().or(file.hsm.module.clone()),
+        token_label: Some(DEV_TOKEN_LABEL.to_owned()),
+        pin_file: Some(paths.user_pin.clone()),
+        pin_env: None,
+    };
+    let token_config = config::token_config(&hsm);
+
+    let keys = {
+        let token_config = token_config.clone();
+        let paths = paths.clone();
+        let count = args.keys;
+        tokio::task::spawn_blocking(move || ensure_token_and_keys(&token_config, &paths, count))
+            .await
+            .context("token task")??
+    };
+
+    eprintln!("starting anvil...");
+    let anvil = Anvil::start(&args.anvil, &[]).await?;
+    for key in &keys {
+        anvil.fund(key.address, U256::from(DEV_FUNDING_WEI)).await?;
+    }
+
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
+    let rpc_settings = super::rpc_settings(&file, Some(listen), &args.limits)?;
+    let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
+    let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
+    let wallet = Arc::new(Wallet::new(Keyring::new(token_config), upstream));
+    let chain_id = wallet.chain_id().await?;
+    let server = match rpc::start(&rpc_settings, wallet).await {
+        Ok(server) => server,
+        Err(e) => {
+            anvil.stop().await;
+            return Err(e).with_context(|| {
+                format!("port {} is taken? choose another with --rpc-port", args.rpc_port)
+            });
+        }
+    };
+    let endpoint = format!("http://{}", server.local_addr());
+
+    println!("ecrop dev network");
+    println!("  data dir   {}", paths.data_dir.display());
+    println!("  token      {DEV_TOKEN_LABEL} (SOFTHSM2_CONF={})", paths.softhsm_conf.display());
+    println!("  user PIN   in {}", paths.user_pin.display());
+    println!("  upstream   {} (anvil, chain id {chain_id})", anvil.url());
+    println!("  endpoint   {endpoint} (HTTP and WebSocket)");
+    println!("  accounts");
+    for key in &keys {
+        println!("    {:<8} {}  {} ETH", key.label, key.address, ether(U256::from(DEV_FUNDING_WEI)));
+    }
+
+    let outcome = if args.demo {
+        demo(&endpoint, &keys).await
+    } else {
+        println!("Press Ctrl-C to stop.");
+        super::serve::shutdown_signal().await;
+        eprintln!("stopping...");
+        Ok(())
+    };
+
+    server.stop().await;
+    anvil.stop().await;
+    outcome
+}
+
+/// Ether with trailing zeros of the fraction dropped: `1000`, `1001.5`.
+fn ether(wei: U256) -> String {
+    let text = format_ether(wei);
+    match text.split_once('.') {
+        Some((whole, fraction)) if fraction.trim_end_matches('0').is_empty() => whole.to_owned(),
+        Some(_) => text.trim_end_matches('0').to_owned(),
+        None => text,
+    }
+}
+
+/// Creates the token if missing, then the keys `dev-0` .. `dev-{count-1}` that are missing.
+fn ensure_token_and_keys(
+    token_config: &crate::signer::TokenConfig,
+    paths: &DevPaths,
+    count: u8,
+) -> anyhow::Result<Vec<KeyInfo>> {
+    if !Token::exists(&token_config.module, DEV_TOKEN_LABEL)? {
+        eprintln!("creating token {DEV_TOKEN_LABEL} in {}", paths.token_dir.display());
+        let so_pin = DevPaths::read_pin(&paths.so_pin)?;
+        let user_pin = DevPaths::read_pin(&paths.user_pin)?;
+        Token::initialize(&token_config.module, DEV_TOKEN_LABEL, &so_pin, &user_pin)?;
+    }
+    let token = Token::open(token_config)?;
+    let mut existing = token.keys()?;
+    let mut keys = Vec::with_capacity(usize::from(count));
+    for index in 0..count {
+        let label = format!("dev-{index}");
+        let key = match existing.iter().position(|k| k.label == label) {
+            Some(at) => existing.swap_remove(at),
+            None => {
+                eprintln!("generating key {label} in the token ({}/{count})", index + 1);
+                token.generate_key(&label)?
+            }
+        };
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Sends one transaction and one personal message through the endpoint as a dApp would, and
+/// checks the outcome on chain.
+async fn demo(endpoint: &str, keys: &[KeyInfo]) -> anyhow::Result<()> {
+    let url = endpoint.parse().context("endpoint url")?;
+    let dapp = ProviderBuilder::new().disable_recommended_fillers().connect_http(url);
+
+    let accounts = dapp.get_accounts().await.context("eth_accounts")?;
+    let expected: Vec<Address> = keys.iter().map(|k| k.address).collect();
+    ensure!(
+        expected.iter().all(|a| accounts.contains(a)),
+        "eth_accounts ({accounts:?}) lacks the dev accounts ({expected:?})"
+    );
+    let (from, to) = match keys {
+        [first, second, ..] => (first.address, second.address),
+        [only] => (only.address, Address::repeat_byte(0xec)),
+        [] => bail!("no development keys"),
+    };
+
+    let value = U256::from(10u64).pow(U256::from(18u64));
+    let before = dapp.get_balance(to).await.context("eth_getBalance")?;
+    let request = TransactionRequest::default().with_from(from).with_to(to).with_value(value);
+    let pending = dapp.send_transaction(request).await.context("eth_sendTransaction")?;
+    let hash = *pending.tx_hash();
+    println!("demo: sent 1 ETH from {from} to {to}: {hash}");
+
+    let receipt: alloy::rpc::types::TransactionReceipt = tokio::time::timeout(DEMO_RECEIPT_TIMEOUT, pending.get_receipt())
+        .await
+        .context("no receipt within 30s")?
+        .context("eth_getTransactionReceipt")?;
+    ensure!(receipt.status(), "transaction {hash} reverted");
+    println!("demo: mined in block {}", receipt.block_number.unwrap_or_default());
+
+    let mined = dapp
+        .get_transaction_by_hash(hash)
+        .await
+        .context("eth_getTransactionByHash")?
+        .context("mined transaction not found")?;
+    let signer = mined.inner.signer();
+    ensure!(signer == from, "transaction recovered to {signer}, expected {from}");
+    ensure!(mined.inner.value() == value, "mined value differs from the request");
+    let after = dapp.get_balance(to).await.context("eth_getBalance")?;
+    ensure!(after == before + value, "recipient balance did not grow by 1 ETH");
+    println!("demo: signature recovers to {from}; recipient balance {} ETH", ether(after));
+
+    let message = b"ecrop demo";
+    let signature: alloy::primitives::Bytes = dapp
+        .raw_request("personal_sign".into(), (alloy::primitives::Bytes::from(&message[..]), from))
+        .await
+        .context("personal_sign")?;
+    let signature = alloy::primitives::Signature::try_from(signature.as_ref())
+        .context("personal_sign returned no 65-byte signature")?;
+    let recovered = signature.recover_address_from_msg(message).context("recovering")?;
+    ensure!(recovered == from, "personal_sign recovered to {recovered}, expected {from}");
+    println!("demo: personal_sign recovers to {from}");
+    println!("demo: ok");
+    Ok(())
+}

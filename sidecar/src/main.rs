@@ -1,0 +1,56 @@
+//! The `ecrop` command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ecrop::{
+    cli::{self, Cli, Command},
+    config::LogFormat,
+    logging,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+
+    // The dev network points SoftHSM2 at its data directory through the environment, which
+    // must happen while this is the only thread.
+    let dev_paths = match &cli.command {
+        Command::Dev(args) => match cli::dev::prepare_env(args) {
+            Ok(paths) => Some(paths),
+            Err(error) => return fail(&error),
+        },
+        _ => None,
+    };
+
+    let file_log = cli.config.as_deref().and_then(|p| ecrop::config::FileConfig::load(p).ok());
+    let format = cli
+        .log_format
+        .or(file_log.as_ref().and_then(|f| f.log.format))
+        .unwrap_or(LogFormat::Text);
+    let level = cli.log_level.clone().or(file_log.and_then(|f| f.log.level));
+    logging::init(format, level.as_deref());
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow::Error::from(error)),
+    };
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Command::Serve(args) => cli::serve::run(&cli, args).await,
+            Command::Keys(command) => cli::keys::run(&cli, command).await,
+            Command::Dev(args) => match dev_paths {
+                Some(paths) => cli::dev::run(&cli, args, paths).await,
+                None => Err(anyhow::anyhow!("dev environment not prepared")),
+            },
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,60 @@
+//! The one place where the sidecar's errors become JSON-RPC error objects.
+//!
+//! Codes follow JSON-RPC 2.0 and EIP-1474: -32602 for bad parameters, -32000 for an account
+//! the sidecar holds no key for (as geth answers), -32002 when the token or the node is
+//! unavailable. Errors from the node are relayed with the node's own code, message and data.
+
+use jsonrpsee::types::ErrorObjectOwned;
+
+use crate::{signer::SignerError, upstream::UpstreamError, wallet::WalletError};
+
+/// Invalid method parameters (JSON-RPC 2.0).
+pub const INVALID_PARAMS: i32 = -32602;
+/// Generic server error, used for an unknown account like geth does.
+pub const UNKNOWN_ACCOUNT: i32 = -32000;
+/// A resource the call needs is unavailable (EIP-1474): the token or the node.
+pub const RESOURCE_UNAVAILABLE: i32 = -32002;
+/// Internal error (JSON-RPC 2.0).
+pub const INTERNAL_ERROR: i32 = -32603;
+
+/// An invalid-params error with `message`.
+pub fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS, message.into(), None::<()>)
+}
+
+/// Converts an upstream error: node errors unchanged, transport failures as unavailable.
+pub fn upstream_error(error: UpstreamError) -> ErrorObjectOwned {
+    match error {
+        UpstreamError::Rpc { code, message, data } => {
+            // JSON-RPC codes are i32 on the wire in practice; clamp anything wider.
+            let code = i32::try_from(code).unwrap_or(INTERNAL_ERROR);
+            ErrorObjectOwned::owned(code, message, data)
+        }
+        other => ErrorObjectOwned::owned(RESOURCE_UNAVAILABLE, other.to_string(), None::<()>),
+    }
+}
+
+/// Converts a wallet error.
+pub fn wallet_error(error: WalletError) -> ErrorObjectOwned {
+    match error {
+        WalletError::Upstream(inner) => upstream_error(inner),
+        WalletError::Signer(inner) => signer_error(inner),
+        WalletError::MissingFrom
+        | WalletError::ChainIdMismatch { .. }
+        | WalletError::UnsupportedType(_)
+        | WalletError::Incomplete(_)
+        | WalletError::TypedData(_) => invalid_params(error.to_string()),
+        WalletError::Signing(_) | WalletError::HashMismatch { .. } => {
+            ErrorObjectOwned::owned(INTERNAL_ERROR, error.to_string(), None::<()>)
+        }
+    }
+}
+
+/// Converts a token error.
+pub fn signer_error(error: SignerError) -> ErrorObjectOwned {
+    let code = match error {
+        SignerError::UnknownAccount(_) => UNKNOWN_ACCOUNT,
+        _ => RESOURCE_UNAVAILABLE,
+    };
+    ErrorObjectOwned::owned(code, error.to_string(), None::<()>)
+}

@@ -1,0 +1,187 @@
+//! The dApp-facing JSON-RPC endpoint: HTTP and WebSocket on one port, batches included.
+//!
+//! The sidecar serves the account and signing methods itself (see [`LOCAL_METHODS`]); every
+//! other method is relayed to the upstream node unchanged by [`passthrough::Passthrough`].
+//! Request and response sizes, batch length and connection count are bounded by
+//! [`RpcSettings`]. Nothing is persisted here; errors are mapped to JSON-RPC in [`error`].
+
+pub mod error;
+pub mod passthrough;
+
+use std::{collections::HashSet, net::SocketAddr, sync::Arc};
+
+use alloy::{
+    dyn_abi::TypedData,
+    primitives::{Address, Bytes},
+    rpc::types::TransactionRequest,
+};
+use jsonrpsee::{
+    RpcModule,
+    server::{
+        BatchRequestConfig, Server, ServerConfig, ServerHandle, middleware::rpc::RpcServiceBuilder,
+    },
+    types::{ErrorObjectOwned, Params},
+};
+
+use crate::{config::RpcSettings, wallet::Wallet};
+
+/// Methods the sidecar answers itself; all others go upstream.
+pub const LOCAL_METHODS: [&str; 6] = [
+    "eth_accounts",
+    "eth_sendTransaction",
+    "eth_signTransaction",
+    "eth_sign",
+    "personal_sign",
+    "eth_signTypedData_v4",
+];
+
+/// Errors starting the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on ({addr}): {source}")]
+    Bind {
+        /// Address asked for.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A method could not be registered (a programming error).
+    #[error("method registration failed: {0}")]
+    Register(String),
+}
+
+/// A running endpoint.
+#[derive(Debug)]
+pub struct RpcServer {
+    handle: ServerHandle,
+    local_addr: SocketAddr,
+}
+
+impl RpcServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and waits until in-flight calls have been answered.
+    pub async fn stop(self) {
+        // Stopping twice is harmless; the only error is "already stopped".
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(&self) {
+        self.handle.clone().stopped().await;
+    }
+}
+
+/// Starts the endpoint on `settings.listen`.
+pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcServer, RpcError> {
+    let upstream = wallet.upstream_handle();
+    let module = methods(wallet)?;
+    let local: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
+
+    let max_response = settings.max_response_bytes as usize;
+    let middleware = RpcServiceBuilder::new().layer_fn(move |service| {
+        passthrough::Passthrough::new(service, upstream.clone(), local.clone(), max_response)
+    });
+    let config = ServerConfig::builder()
+        .max_request_body_size(settings.max_request_bytes)
+        .max_response_body_size(settings.max_response_bytes)
+        .max_connections(settings.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(settings.max_batch_len))
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .set_rpc_middleware(middleware)
+        .build(settings.listen)
+        .await
+        .map_err(|source| RpcError::Bind { addr: settings.listen, source })?;
+    let local_addr =
+        server.local_addr().map_err(|source| RpcError::Bind { addr: settings.listen, source })?;
+    let handle = server.start(module);
+    tracing::info!(target: "ecrop::rpc", %local_addr, "json-rpc endpoint listening (http and websocket)");
+    Ok(RpcServer { handle, local_addr })
+}
+
+fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
+    let mut module = RpcModule::from_arc(wallet);
+    let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
+
+    module
+        .register_async_method("eth_accounts", |_, wallet, _| async move {
+            let accounts = wallet.accounts().await.map_err(error::wallet_error)?;
+            Ok::<_, ErrorObjectOwned>(accounts.into_iter().map(|k| k.address).collect::<Vec<_>>())
+        })
+        .map_err(register)?;
+
+    module
+        .register_async_method("eth_sendTransaction", |params, wallet, _| async move {
+            let request = transaction_param(&params)?;
+            wallet.send_transaction(request).await.map_err(error::wallet_error)
+        })
+        .map_err(register)?;
+
+    module
+        .register_async_method("eth_signTransaction", |params, wallet, _| async move {
+            let request = transaction_param(&params)?;
+            wallet.sign_transaction(request).await.map_err(error::wallet_error)
+        })
+        .map_err(register)?;
+
+    module
+        .register_async_method("eth_sign", |params, wallet, _| async move {
+            let (address, message): (Address, Bytes) = params.parse()?;
+            let signature =
+                wallet.sign_message(address, &message).await.map_err(error::wallet_error)?;
+            Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
+        })
+        .map_err(register)?;
+
+    module
+        .register_async_method("personal_sign", |params, wallet, _| async move {
+            // A third parameter (a password, in geth's form) is accepted and ignored: the
+            // token's PIN comes from configuration, never from a dApp.
+            let (message, address) = match params.parse::<(Bytes, Address)>() {
+                Ok(pair) => pair,
+                Err(_) => {
+                    let (message, address, _): (Bytes, Address, serde::de::IgnoredAny) =
+                        params.parse()?;
+                    (message, address)
+                }
+            };
+            let signature =
+                wallet.sign_message(address, &message).await.map_err(error::wallet_error)?;
+            Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
+        })
+        .map_err(register)?;
+
+    module
+        .register_async_method("eth_signTypedData_v4", |params, wallet, _| async move {
+            let (address, data): (Address, serde_json::Value) = params.parse()?;
+            let data = typed_data_param(data)?;
+            let signature =
+                wallet.sign_typed_data(address, &data).await.map_err(error::wallet_error)?;
+            Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
+        })
+        .map_err(register)?;
+
+    Ok(module)
+}
+
+/// The single transaction object of `eth_sendTransaction` / `eth_signTransaction`.
+fn transaction_param(params: &Params<'_>) -> Result<TransactionRequest, ErrorObjectOwned> {
+    let (request,): (TransactionRequest,) = params.parse()?;
+    Ok(request)
+}
+
+/// Typed data arrives as an object or, from many wallets, as a JSON string holding one.
+fn typed_data_param(value: serde_json::Value) -> Result<TypedData, ErrorObjectOwned> {
+    let parsed = match value {
+        serde_json::Value::String(text) => serde_json::from_str(&text),
+        other => serde_json::from_value(other),
+    };
+    parsed.map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))
+}

@@ -1,0 +1,115 @@
+//! RPC middleware that relays every method the sidecar does not serve itself to the upstream
+//! node, unchanged: same params, and the node's result or error as the answer.
+
+use std::{collections::HashSet, sync::Arc};
+
+use futures::future::Either;
+use jsonrpsee::server::{
+    BatchResponseBuilder, MethodResponse, ResponsePayload,
+    middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceT},
+};
+
+use super::error::upstream_error;
+use crate::upstream::Upstream;
+
+/// The middleware service; `inner` serves the sidecar's own methods.
+#[derive(Clone, Debug)]
+pub struct Passthrough<S> {
+    inner: S,
+    upstream: Arc<Upstream>,
+    local: Arc<HashSet<&'static str>>,
+    max_response_bytes: usize,
+}
+
+impl<S> Passthrough<S> {
+    /// Wraps `inner`, which serves exactly the methods in `local`.
+    pub fn new(
+        inner: S,
+        upstream: Arc<Upstream>,
+        local: Arc<HashSet<&'static str>>,
+        max_response_bytes: usize,
+    ) -> Self {
+        Self { inner, upstream, local, max_response_bytes }
+    }
+}
+
+impl<S> RpcServiceT for Passthrough<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        if self.local.contains(request.method_name()) {
+            return Either::Left(self.inner.call(request));
+        }
+        let upstream = self.upstream.clone();
+        let max = self.max_response_bytes;
+        Either::Right(async move {
+            let id = request.id().into_owned();
+            let method = request.method_name().to_owned();
+            tracing::debug!(target: "ecrop::rpc", %method, "relayed to upstream");
+            match upstream.forward(&method, request.params.as_deref()).await {
+                Ok(result) => MethodResponse::response(id, ResponsePayload::success(result), max),
+                Err(error) => MethodResponse::error(id, upstream_error(error)),
+            }
+        })
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let service = self.clone();
+        async move {
+            let mut responses = BatchResponseBuilder::new_with_limit(service.max_response_bytes);
+            let mut got_notification = false;
+            for entry in batch.into_iter() {
+                let response = match entry {
+                    Ok(BatchEntry::Call(request)) => service.call(request).await,
+                    Ok(BatchEntry::Notification(notification)) => {
+                        got_notification = true;
+                        service.notification(notification).await;
+                        continue;
+                    }
+                    Err(error) => {
+                        let (error, id) = error.into_parts();
+                        MethodResponse::error(id, error)
+                    }
+                };
+                if let Err(too_large) = responses.append(response) {
+                    return too_large;
+                }
+            }
+            if responses.is_empty() && got_notification {
+                MethodResponse::notification()
+            } else {
+                MethodResponse::from_batch(responses.finish())
+            }
+        }
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        if self.local.contains(notification.method_name()) {
+            return Either::Left(self.inner.notification(notification));
+        }
+        let upstream = self.upstream.clone();
+        Either::Right(async move {
+            // A notification expects no answer; relay it and drop the node's.
+            let method = notification.method_name().to_owned();
+            if let Err(error) = upstream.forward(&method, notification.params.as_deref()).await {
+                tracing::debug!(target: "ecrop::rpc", %method, %error, "relayed notification failed");
+            }
+            MethodResponse::notification()
+        })
+    }
+}

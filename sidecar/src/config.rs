@@ -272,6 +272,9 @@ mod tests {
     #[test]
     fn refuses_non_http_upstream() {
         let err = UpstreamSettings::new("ws://x", Duration::from_secs(1)).unwrap_err();
-        assert_eq!(err.to_string(), "config invalid: upstream url (ws://x): scheme must be http or https");
+        assert_eq!(
+            err.to_string(),
+            "config invalid: upstream url (ws://x): scheme must be http or https"
+        );
     }
 }

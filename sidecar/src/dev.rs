@@ -178,7 +178,9 @@ impl Anvil {
             }
             let probe = client
                 .post(&url)
-                .json(&serde_json::json!({"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}))
+                .json(
+                    &serde_json::json!({"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}),
+                )
                 .timeout(Duration::from_secs(1))
                 .send()
                 .await;
@@ -220,7 +222,10 @@ impl Anvil {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| DevError::AnvilStart { bin: "anvil".into(), reason: format!("funding {account}: {e}") })?;
+            .map_err(|e| DevError::AnvilStart {
+                bin: "anvil".into(),
+                reason: format!("funding {account}: {e}"),
+            })?;
         drop(response);
         Ok(())
     }

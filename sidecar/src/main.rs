@@ -23,10 +23,8 @@ fn main() -> ExitCode {
     };
 
     let file_log = cli.config.as_deref().and_then(|p| ecrop::config::FileConfig::load(p).ok());
-    let format = cli
-        .log_format
-        .or(file_log.as_ref().and_then(|f| f.log.format))
-        .unwrap_or(LogFormat::Text);
+    let format =
+        cli.log_format.or(file_log.as_ref().and_then(|f| f.log.format)).unwrap_or(LogFormat::Text);
     let level = cli.log_level.clone().or(file_log.and_then(|f| f.log.level));
     logging::init(format, level.as_deref());
 

@@ -94,9 +94,10 @@ mod tests {
     async fn accounts_are_independent() {
         let manager = NonceManager::new();
         let _a = manager.acquire(Address::repeat_byte(1)).await;
-        let b = tokio::time::timeout(Duration::from_secs(1), manager.acquire(Address::repeat_byte(2)))
-            .await
-            .expect("other account blocked");
+        let b =
+            tokio::time::timeout(Duration::from_secs(1), manager.acquire(Address::repeat_byte(2)))
+                .await
+                .expect("other account blocked");
         assert_eq!(b.cached(), None);
     }
 

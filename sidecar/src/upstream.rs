@@ -96,7 +96,8 @@ impl Upstream {
                 reason: e.to_string(),
             })?;
         let transport = Http::with_client(http.clone(), settings.url.clone());
-        let is_local = settings.url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+        let is_local =
+            settings.url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
         let provider = ProviderBuilder::default()
             .filler(ChainIdFiller::default())
             .with_gas_estimation()
@@ -158,7 +159,9 @@ impl Upstream {
 
         // Read the body in chunks so an oversized answer is cut off, not buffered whole.
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(describe_reqwest(&e)))? {
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| unreachable(describe_reqwest(&e)))?
+        {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(invalid(format!(
                     "response larger than {} bytes",
@@ -173,9 +176,11 @@ impl Upstream {
             invalid(format!("http status {status}, body is not a JSON-RPC response: {e}"))
         })?;
         match (frame.result, frame.error) {
-            (_, Some(error)) => {
-                Err(UpstreamError::Rpc { code: error.code, message: error.message, data: error.data })
-            }
+            (_, Some(error)) => Err(UpstreamError::Rpc {
+                code: error.code,
+                message: error.message,
+                data: error.data,
+            }),
             (Some(result), None) => Ok(result),
             (None, None) => Err(invalid("neither result nor error".into())),
         }

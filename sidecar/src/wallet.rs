@@ -183,7 +183,10 @@ impl Wallet {
     /// Fills and signs `request` without submitting it; returns the EIP-2718 encoding.
     ///
     /// The nonce is the account's next one but is not reserved: a later send may use it.
-    pub async fn sign_transaction(&self, request: TransactionRequest) -> Result<Bytes, WalletError> {
+    pub async fn sign_transaction(
+        &self,
+        request: TransactionRequest,
+    ) -> Result<Bytes, WalletError> {
         let explicit_nonce = request.nonce;
         let (signer, request) = self.prepare(request).await?;
         let nonce = match explicit_nonce {
@@ -198,16 +201,24 @@ impl Wallet {
     }
 
     /// Signs `message` as an EIP-191 personal message with `address`'s key.
-    pub async fn sign_message(&self, address: Address, message: &[u8]) -> Result<Signature, WalletError> {
+    pub async fn sign_message(
+        &self,
+        address: Address,
+        message: &[u8],
+    ) -> Result<Signature, WalletError> {
         let signer = self.keyring.signer(address).await?;
-        signer.sign_message(message).await.map_err(|e| WalletError::from_signer(e))
+        signer.sign_message(message).await.map_err(WalletError::from_signer)
     }
 
     /// Signs EIP-712 typed data with `address`'s key.
-    pub async fn sign_typed_data(&self, address: Address, data: &TypedData) -> Result<Signature, WalletError> {
+    pub async fn sign_typed_data(
+        &self,
+        address: Address,
+        data: &TypedData,
+    ) -> Result<Signature, WalletError> {
         let hash = data.eip712_signing_hash().map_err(|e| WalletError::TypedData(e.to_string()))?;
         let signer = self.keyring.signer(address).await?;
-        signer.sign_hash(&hash).await.map_err(|e| WalletError::from_signer(e))
+        signer.sign_hash(&hash).await.map_err(WalletError::from_signer)
     }
 
     /// The node's chain id, asked once.
@@ -253,12 +264,9 @@ impl Wallet {
             None | Some(2) => {}
             Some(ty @ (0 | 1)) => {
                 if request.gas_price.is_none() {
-                    let price = self
-                        .upstream
-                        .provider()
-                        .get_gas_price()
-                        .await
-                        .map_err(|e| WalletError::upstream_transport(e, self.upstream.url().as_str()))?;
+                    let price = self.upstream.provider().get_gas_price().await.map_err(|e| {
+                        WalletError::upstream_transport(e, self.upstream.url().as_str())
+                    })?;
                     request.gas_price = Some(price);
                 }
                 if ty == 1 && request.access_list.is_none() {
@@ -298,7 +306,11 @@ impl Wallet {
         Ok(count)
     }
 
-    async fn sign(&self, signer: &HsmSigner, request: TransactionRequest) -> Result<TxEnvelope, WalletError> {
+    async fn sign(
+        &self,
+        signer: &HsmSigner,
+        request: TransactionRequest,
+    ) -> Result<TxEnvelope, WalletError> {
         let wallet = EthereumWallet::from(signer.clone());
         request.build(&wallet).await.map_err(|e| match e {
             alloy::network::TransactionBuilderError::Signer(inner) => {

@@ -138,6 +138,8 @@ contract EcropAccessManager is AccessManager, IEcropAccessManager {
         // The self-call runs the administrative function with this contract as caller; the flag tells
         // {_authorizeAdmin} that both admins have already been checked.
         _executingProposal = true;
+        // The administrative functions return nothing; only success matters, and failures bubble up.
+        // slither-disable-next-line unused-return
         Address.functionCall(address(this), data);
         _executingProposal = false;
     }

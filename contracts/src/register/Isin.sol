@@ -8,9 +8,9 @@ pragma solidity ^0.8.30;
 library Isin {
     /// @notice Whether `isin` is well formed and its check digit is right. Lowercase letters are refused.
     function isValid(bytes12 isin) internal pure returns (bool) {
-        uint256 sum;
+        uint256 sum = 0;
         // Digits counted from the right, starting at 0 for the check digit; odd positions are doubled.
-        uint256 position;
+        uint256 position = 0;
         for (uint256 i = 12; i > 0; --i) {
             uint256 c = uint8(isin[i - 1]);
             uint256 value;

@@ -26,6 +26,10 @@ interface Vm {
     function readFile(string calldata path) external view returns (string memory data);
     function parseJson(string calldata json, string calldata key) external pure returns (bytes memory abiEncodedData);
     function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
+    function parseJsonKeys(string calldata json, string calldata key) external pure returns (string[] memory keys);
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
+    function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
     function toString(uint256 value) external pure returns (string memory);
     function toString(address value) external pure returns (string memory);
     function assertEq(uint256 left, uint256 right, string calldata error) external pure;
@@ -117,6 +121,18 @@ abstract contract Test {
 
     function assertFalse(bool condition) internal pure {
         vm.assertFalse(condition, "");
+    }
+
+    function assertFalse(bool condition, string memory err) internal pure {
+        vm.assertFalse(condition, err);
+    }
+
+    function assertEq(bytes memory left, bytes memory right, string memory err) internal pure {
+        vm.assertEq(left, right, err);
+    }
+
+    function assertEq(address left, address right, string memory err) internal pure {
+        vm.assertEq(left, right, err);
     }
 
     function assertGt(uint256 left, uint256 right) internal pure {

@@ -136,7 +136,12 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     println!("  endpoint   {endpoint} (HTTP and WebSocket)");
     println!("  accounts");
     for key in &keys {
-        println!("    {:<8} {}  {} ETH", key.label, key.address, ether(U256::from(DEV_FUNDING_WEI)));
+        println!(
+            "    {:<8} {}  {} ETH",
+            key.label,
+            key.address,
+            ether(U256::from(DEV_FUNDING_WEI))
+        );
     }
 
     let outcome = if args.demo {
@@ -217,10 +222,11 @@ async fn demo(endpoint: &str, keys: &[KeyInfo]) -> anyhow::Result<()> {
     let hash = *pending.tx_hash();
     println!("demo: sent 1 ETH from {from} to {to}: {hash}");
 
-    let receipt: alloy::rpc::types::TransactionReceipt = tokio::time::timeout(DEMO_RECEIPT_TIMEOUT, pending.get_receipt())
-        .await
-        .context("no receipt within 30s")?
-        .context("eth_getTransactionReceipt")?;
+    let receipt: alloy::rpc::types::TransactionReceipt =
+        tokio::time::timeout(DEMO_RECEIPT_TIMEOUT, pending.get_receipt())
+            .await
+            .context("no receipt within 30s")?
+            .context("eth_getTransactionReceipt")?;
     ensure!(receipt.status(), "transaction {hash} reverted");
     println!("demo: mined in block {}", receipt.block_number.unwrap_or_default());
 

@@ -89,9 +89,8 @@ pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
             print_keys(std::slice::from_ref(&key), args.json, false)?;
         }
         KeysCommand::List(args) => {
-            let keys = tokio::task::spawn_blocking(move || token.keys())
-                .await
-                .context("token task")??;
+            let keys =
+                tokio::task::spawn_blocking(move || token.keys()).await.context("token task")??;
             print_keys(&keys, args.json, true)?;
         }
     }

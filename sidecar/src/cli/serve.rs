@@ -33,24 +33,21 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let mut file = super::load_file(cli)?;
     args.hsm.apply(&mut file.hsm);
     let rpc_settings = super::rpc_settings(&file, args.listen, &args.limits)?;
-    let upstream_settings = super::upstream_settings(&file, args.upstream.as_deref(), &args.limits)?;
+    let upstream_settings =
+        super::upstream_settings(&file, args.upstream.as_deref(), &args.limits)?;
 
+    // An unusable token does not stop the sidecar: reads pass through and signing answers
+    // with the reason (the keyring logs it) until the token can be opened.
     let keyring = Keyring::new(config::token_config(&file.hsm));
-    match keyring.status().await {
-        crate::signer::KeyringStatus::Ready { keys } => {
-            tracing::info!(target: "ecrop::signer", keys, "token ready");
-        }
-        crate::signer::KeyringStatus::Unavailable { reason } => {
-            // Keep serving: reads pass through and signing answers with this reason until the
-            // token becomes usable.
-            tracing::warn!(target: "ecrop::signer", %reason, "token unavailable; signing refused until fixed");
-        }
+    if let crate::signer::KeyringStatus::Ready { keys } = keyring.status().await {
+        tracing::info!(target: "ecrop::signer", keys, "token ready");
     }
 
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
     tracing::info!(target: "ecrop::upstream", url = %upstream.url(), "upstream node");
     let wallet = Arc::new(Wallet::new(keyring, upstream));
-    let server = rpc::start(&rpc_settings, wallet).await.context("starting the JSON-RPC endpoint")?;
+    let server =
+        rpc::start(&rpc_settings, wallet).await.context("starting the JSON-RPC endpoint")?;
     println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());
 
     shutdown_signal().await;

@@ -86,7 +86,8 @@ pub fn address_of(public_key: &[u8; 65]) -> Address {
 pub(crate) fn decode_ec_point(value: &[u8]) -> Result<[u8; 65], SignerError> {
     let point = match value {
         [DER_OCTET_STRING, len, rest @ ..]
-            if usize::from(*len) == UNCOMPRESSED_POINT_LEN && rest.len() == UNCOMPRESSED_POINT_LEN =>
+            if usize::from(*len) == UNCOMPRESSED_POINT_LEN
+                && rest.len() == UNCOMPRESSED_POINT_LEN =>
         {
             rest
         }
@@ -175,8 +176,8 @@ mod tests {
         // A token may return n - s instead: equally valid ECDSA, rejected by Ethereum.
         let high_s = SECP256K1_ORDER - s;
         assert!(high_s > SECP256K1_HALF_ORDER);
-        let high = K256Signature::from_scalars(r.to_be_bytes::<32>(), high_s.to_be_bytes::<32>())
-            .unwrap();
+        let high =
+            K256Signature::from_scalars(r.to_be_bytes::<32>(), high_s.to_be_bytes::<32>()).unwrap();
         use k256::ecdsa::signature::hazmat::PrehashVerifier;
         assert!(
             k256::ecdsa::VerifyingKey::from_sec1_bytes(&public)
@@ -198,7 +199,8 @@ mod tests {
         assert_eq!(normalised.s(), low_s);
         assert_eq!(normalised.v(), found);
 
-        let recovered = Signature::new(r, low_s, found).recover_address_from_prehash(&hash).unwrap();
+        let recovered =
+            Signature::new(r, low_s, found).recover_address_from_prehash(&hash).unwrap();
         assert_eq!(recovered, address_of(&public));
     }
 
@@ -249,7 +251,10 @@ mod tests {
     fn address_of_matches_eip155_example_key() {
         // The EIP-155 example key 0x4646..46 controls 0x9d8A62f656a8d1615C1294fd71e9CFb3E4855A4F.
         let address = address_of(&uncompressed(&key()));
-        assert_eq!(address, alloy::primitives::address!("9d8A62f656a8d1615C1294fd71e9CFb3E4855A4F"));
+        assert_eq!(
+            address,
+            alloy::primitives::address!("9d8A62f656a8d1615C1294fd71e9CFb3E4855A4F")
+        );
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub(crate) fn context(path: &Path) -> Result<Pkcs11, SignerError> {
 
 /// Finds the slot whose initialised token carries `label`.
 pub(crate) fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, SignerError> {
-    let slots = ctx.get_slots_with_initialized_token().map_err(SignerError::pkcs11("list slots"))?;
+    let slots =
+        ctx.get_slots_with_initialized_token().map_err(SignerError::pkcs11("list slots"))?;
     for slot in slots {
         let info = ctx.get_token_info(slot).map_err(SignerError::pkcs11("read token info"))?;
         if info.label() == label {

@@ -144,7 +144,8 @@ impl Token {
     pub fn open_with_pin(cfg: &TokenConfig, pin: &SecretString) -> Result<Self, SignerError> {
         let label = cfg.token_label.as_str();
         let ctx = context(&cfg.module)?;
-        let slot = find_token(&ctx, label)?.ok_or_else(|| SignerError::TokenNotFound(label.into()))?;
+        let slot =
+            find_token(&ctx, label)?.ok_or_else(|| SignerError::TokenNotFound(label.into()))?;
 
         let admin = ctx.open_rw_session(slot).map_err(SignerError::pkcs11("open session"))?;
         match admin.login(UserType::User, Some(pin)) {
@@ -198,7 +199,8 @@ impl Token {
         ctx.init_token(free, so_pin, label).map_err(SignerError::pkcs11("initialise token"))?;
 
         // SoftHSM gives the initialised token a new slot id: look it up again by label.
-        let slot = find_token(&ctx, label)?.ok_or_else(|| SignerError::TokenNotFound(label.into()))?;
+        let slot =
+            find_token(&ctx, label)?.ok_or_else(|| SignerError::TokenNotFound(label.into()))?;
         let session = ctx.open_rw_session(slot).map_err(SignerError::pkcs11("open session"))?;
         session.login(UserType::So, Some(so_pin)).map_err(|e| login_error(label, e))?;
         session.init_pin(user_pin).map_err(SignerError::pkcs11("set user pin"))?;
@@ -461,7 +463,9 @@ impl Token {
                 handle
             }
         };
-        session.sign(&Mechanism::Ecdsa, handle, hash.as_slice()).map_err(SignerError::pkcs11("sign"))
+        session
+            .sign(&Mechanism::Ecdsa, handle, hash.as_slice())
+            .map_err(SignerError::pkcs11("sign"))
     }
 
     /// Reads label and public point of a public-key object; `None` if it has no label.
@@ -632,7 +636,10 @@ mod tests {
         assert!(validate_token_label("dev").is_ok());
         assert!(validate_token_label(&"a".repeat(32)).is_ok());
         let err = validate_token_label(&"a".repeat(33)).unwrap_err();
-        assert_eq!(err.to_string(), format!("invalid label ({}): longer than 32 bytes", "a".repeat(33)));
+        assert_eq!(
+            err.to_string(),
+            format!("invalid label ({}): longer than 32 bytes", "a".repeat(33))
+        );
         assert!(validate_token_label("").is_err());
         assert!(validate_token_label("dev ").is_err());
         assert!(validate_token_label("d\nv").is_err());

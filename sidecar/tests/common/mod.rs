@@ -1,0 +1,211 @@
+//! Test harness: real processes on loopback in temporary directories.
+//!
+//! [`DevNet`] runs the `ecrop dev` binary (SoftHSM2 token, anvil, sidecar) exactly as an
+//! operator would; [`Serve`] runs `ecrop serve` against an existing token and node. Both are
+//! stopped with SIGTERM when dropped, so anvil and the token are cleaned up.
+
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::Address;
+use serde_json::{Value, json};
+
+/// Path of the binary under test.
+pub const ECROP: &str = env!("CARGO_BIN_EXE_ecrop");
+
+/// How long a child process may take to print its endpoint.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fails the test loudly when a tool the test needs is missing.
+pub fn require_tools() {
+    let anvil = std::env::var("ECROP_ANVIL").unwrap_or_else(|_| "anvil".into());
+    let found = Command::new(&anvil).arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "anvil not found ({anvil}); run scripts/bootstrap and put node_modules/.bin on PATH (scripts/test does)"
+    );
+    let module = std::env::var("ECROP_PKCS11_MODULE")
+        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into());
+    assert!(
+        Path::new(&module).exists(),
+        "PKCS#11 module missing ({module}); run scripts/bootstrap, which installs softhsm2"
+    );
+}
+
+/// A running process whose stdout lines are collected in the background.
+pub struct Proc {
+    child: Child,
+    log: PathBuf,
+    lines: mpsc::Receiver<String>,
+    pub output: Vec<String>,
+}
+
+impl Proc {
+    /// Spawns `command`; its stderr (the logs) goes to a file named in failure messages.
+    pub fn spawn(mut command: Command, log: PathBuf) -> Self {
+        let stderr = std::fs::File::create(&log).expect("log file");
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+        let mut child = command.spawn().expect("spawning ecrop");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, log, lines, output: Vec::new() }
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for a stdout line starting with `prefix` (after trimming) and returns it.
+    pub fn wait_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(line) = self.output.iter().find(|l| l.trim_start().starts_with(prefix)) {
+                return line.trim().to_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => self.output.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!(
+                            "ecrop exited ({status}) before printing {prefix:?}; stdout: {:?}; log:\n{}",
+                            self.output,
+                            self.log()
+                        );
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "no {prefix:?} line within {START_TIMEOUT:?}; stdout: {:?}",
+                        self.output
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().expect("wait");
+                    panic!(
+                        "ecrop exited ({status}) before printing {prefix:?}; stdout: {:?}; log:\n{}",
+                        self.output,
+                        self.log()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.terminate();
+        }
+    }
+}
+
+/// `ecrop dev` in a temporary data directory.
+pub struct DevNet {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+    pub endpoint: String,
+    pub upstream: String,
+    pub accounts: Vec<Address>,
+}
+
+impl DevNet {
+    pub fn start(keys: u8) -> Self {
+        require_tools();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = ecrop::dev::free_port().expect("free port");
+        let mut command = Command::new(ECROP);
+        command.args(["dev", "--rpc-port", &port.to_string(), "--keys", &keys.to_string()]);
+        command.arg("--data-dir").arg(dir.path().join("dev"));
+        let mut proc = Proc::spawn(command, dir.path().join("dev.log"));
+        let upstream = field(&proc.wait_line("upstream"), 1);
+        let endpoint = field(&proc.wait_line("endpoint"), 1);
+        let mut accounts = Vec::new();
+        for index in 0..keys {
+            let line = proc.wait_line(&format!("dev-{index} "));
+            accounts.push(field(&line, 1).parse().expect("account address"));
+        }
+        Self { proc, dir, endpoint, upstream, accounts }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("dev")
+    }
+}
+
+/// `ecrop serve` with the given extra arguments and environment.
+pub struct Serve {
+    pub proc: Proc,
+    pub endpoint: String,
+}
+
+impl Serve {
+    pub fn start(args: &[&str], envs: &[(&str, &Path)], log: PathBuf) -> Self {
+        let mut command = Command::new(ECROP);
+        command.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut proc = Proc::spawn(command, log);
+        let line = proc.wait_line("ecrop listening on");
+        let endpoint = field(&line, 3);
+        Self { proc, endpoint }
+    }
+}
+
+fn field(line: &str, index: usize) -> String {
+    line.split_whitespace().nth(index).unwrap_or_default().to_owned()
+}
+
+/// Posts a raw body and returns the HTTP status and the parsed JSON answer (or Null).
+pub async fn post_raw(url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("http post");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One JSON-RPC call; returns the whole response object.
+pub async fn call(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post_raw(url, body.to_string()).await.1
+}

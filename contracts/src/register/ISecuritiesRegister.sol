@@ -391,7 +391,7 @@ interface ISecuritiesRegister {
     /// - Transfer, Instructed: sender registered, KYC approved and current, investor and holding not frozen, (Transfer
     ///   only) no queued instructions, balance, free balance.
     /// - Forced, Reversal: balance, balance not under a third-party right. Redemption: balance, free balance.
-    /// - Issue: issue volume.
+    /// - Issue, and Reversal of a redemption: issue volume.
     /// - all but Redemption: receiver not zero, registered, KYC approved and current, investor and holding not frozen,
     ///   collective-entry holder for a collective security.
     function checkMovement(bytes12 isin, address from, address to, uint256 amount, EntryKind kind)

@@ -504,8 +504,9 @@ contract SecuritiesRegister is AccessManaged, ISecuritiesRegister {
         if (kind == EntryKind.Issue) {
             if (entry.totalSupply + amount > entry.issueVolume) return ReasonCode.IssueVolumeExceeded;
         } else if (from == address(0)) {
-            // Only the reversal of a redemption books from nowhere.
+            // Only the reversal of a redemption books from nowhere; it stays within the issue volume too.
             if (kind != EntryKind.Reversal) return ReasonCode.SenderNotRegistered;
+            if (entry.totalSupply + amount > entry.issueVolume) return ReasonCode.IssueVolumeExceeded;
         } else {
             code = _checkSender(isin, from, amount, kind);
             if (code != ReasonCode.Ok) return code;

@@ -17,6 +17,13 @@ contract MatrixTest is Fixture {
     /// @dev Enough zero words to ABI-decode any listed signature: a zero offset points at a zero length.
     bytes internal constant ZERO_ARGS = new bytes(32 * 24);
 
+    /// @dev Field order is alphabetical, see {Fixture-RoleSpec}.
+    struct OpenSpec {
+        string signature;
+        string target;
+        string why;
+    }
+
     uint64[] internal _allRoles;
 
     function setUp() public override {
@@ -137,13 +144,14 @@ contract MatrixTest is Fixture {
     function test_matrix_noRestrictedFunctionMissingFromFile() public {
         string[4] memory names = ["EcropAccessManager", "InvestorRegistry", "SecuritiesRegister", "InstructionBook"];
         FunctionSpec[] memory functions = _functions();
+        OpenSpec[] memory open = abi.decode(vm.parseJson(_matrixJson(), ".unrestricted"), (OpenSpec[]));
         for (uint256 n = 0; n < names.length; ++n) {
             string memory artifact =
                 vm.readFile(string.concat(vm.projectRoot(), "/out/", names[n], ".sol/", names[n], ".json"));
             string[] memory signatures = vm.parseJsonKeys(artifact, ".methodIdentifiers");
             address target = _target(names[n]);
             for (uint256 s = 0; s < signatures.length; ++s) {
-                if (_listed(functions, names[n], signatures[s])) continue;
+                if (_listed(functions, names[n], signatures[s]) || _open(open, names[n], signatures[s])) continue;
                 uint256 snapshot = vm.snapshotState();
                 vm.prank(stranger);
                 (bool ok, bytes memory ret) = target.call(abi.encodePacked(_selector(signatures[s]), ZERO_ARGS));
@@ -157,6 +165,16 @@ contract MatrixTest is Fixture {
                 );
             }
         }
+    }
+
+    function _open(OpenSpec[] memory open, string memory target, string memory signature) internal pure returns (bool) {
+        for (uint256 i = 0; i < open.length; ++i) {
+            if (
+                keccak256(bytes(open[i].target)) == keccak256(bytes(target))
+                    && keccak256(bytes(open[i].signature)) == keccak256(bytes(signature))
+            ) return true;
+        }
+        return false;
     }
 
     function _listed(FunctionSpec[] memory functions, string memory target, string memory signature)

@@ -30,6 +30,7 @@ interface Vm {
     function snapshotState() external returns (uint256 snapshotId);
     function revertToState(uint256 snapshotId) external returns (bool success);
     function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
+    function cool(address target) external;
     function toString(uint256 value) external pure returns (string memory);
     function toString(address value) external pure returns (string memory);
     function assertEq(uint256 left, uint256 right, string calldata error) external pure;

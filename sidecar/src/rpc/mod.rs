@@ -6,6 +6,7 @@
 //! [`RpcSettings`]. Nothing is persisted here; errors are mapped to JSON-RPC in [`error`].
 
 pub mod error;
+pub mod http;
 pub mod passthrough;
 
 use std::{collections::HashSet, net::SocketAddr, sync::Arc};
@@ -96,6 +97,10 @@ pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcSer
     let server = Server::builder()
         .set_config(config)
         .set_rpc_middleware(middleware)
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(http::DrainOversizedLayer::new(settings.max_request_bytes)),
+        )
         .build(settings.listen)
         .await
         .map_err(|source| RpcError::Bind { addr: settings.listen, source })?;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dev;
 pub mod logging;
 pub mod nonce;
+pub mod onchain;
 pub mod rpc;
 pub mod signer;
 pub mod upstream;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Serve(args) => cli::serve::run(&cli, args).await,
             Command::Keys(command) => cli::keys::run(&cli, command).await,
+            Command::Contracts(command) => cli::contracts::run(command).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),

@@ -11,7 +11,7 @@ use alloy::{
     dyn_abi::TypedData,
     eips::{BlockId, Encodable2718},
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, B256, Bytes, Signature},
+    primitives::{Address, B256, Bytes, Signature, TxKind},
     providers::{Provider, SendableTx},
     rpc::types::{AccessList, TransactionRequest},
     signers::Signer,
@@ -243,6 +243,11 @@ impl Wallet {
         let from = request.from.ok_or(WalletError::MissingFrom)?;
         let signer = self.keyring.signer(from).await?;
 
+        // No recipient means a contract creation, as in every node's eth_sendTransaction.
+        if request.to.is_none() {
+            request.to = Some(TxKind::Create);
+        }
+
         let node = self.chain_id().await?;
         match request.chain_id {
             Some(requested) if requested != node => {
@@ -291,6 +296,17 @@ impl Wallet {
         Ok((signer, request))
     }
 
+    /// Refuses a request that still lacks fields after filling, naming them.
+    fn check_complete(request: &TransactionRequest) -> Result<(), WalletError> {
+        match request.missing_keys() {
+            Ok(_) => Ok(()),
+            Err((ty, missing)) => Err(WalletError::Incomplete(format!(
+                "{ty} transaction lacks {}",
+                missing.join(", ")
+            ))),
+        }
+    }
+
     async fn next_nonce(&self, slot: &NonceSlot, from: Address) -> Result<u64, WalletError> {
         if let Some(next) = slot.cached() {
             return Ok(next);
@@ -311,6 +327,7 @@ impl Wallet {
         signer: &HsmSigner,
         request: TransactionRequest,
     ) -> Result<TxEnvelope, WalletError> {
+        Self::check_complete(&request)?;
         let wallet = EthereumWallet::from(signer.clone());
         request.build(&wallet).await.map_err(|e| match e {
             alloy::network::TransactionBuilderError::Signer(inner) => {

@@ -415,3 +415,23 @@ async fn upstream_outage_is_reported_and_recovers() {
     let answer = call(&serve.endpoint, "personal_sign", json!(["0x01", net.accounts[0]])).await;
     assert!(answer["result"].is_string(), "{answer}");
 }
+
+#[tokio::test]
+async fn a_send_without_recipient_deploys_a_contract() {
+    let net = DevNet::start(1);
+    let anvil = provider(&net.upstream);
+    // Init code that deploys a runtime returning 42 as a 32-byte word.
+    let init = "0x600a600c600039600a6000f3602a60005260206000f3";
+    let answer = call(
+        &net.endpoint,
+        "eth_sendTransaction",
+        json!([{"from": net.accounts[0], "data": init}]),
+    )
+    .await;
+    let hash: B256 = serde_json::from_value(answer["result"].clone())
+        .unwrap_or_else(|_| panic!("deployment refused: {answer}"));
+    let receipt = wait_receipt(&anvil, hash).await;
+    let address = receipt.contract_address.expect("contract address");
+    let code = anvil.get_code_at(address).await.unwrap();
+    assert_eq!(format!("0x{}", hex::encode(&code)), "0x602a60005260206000f3");
+}

@@ -4,6 +4,7 @@
 //! Every option of the configuration file can be given as a flag or an environment variable;
 //! precedence is flag, then environment, then file, then default. PINs are never options.
 
+pub mod contracts;
 pub mod dev;
 pub mod keys;
 pub mod serve;
@@ -48,6 +49,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Start a local development network: SoftHSM token, anvil chain and the sidecar.
     Dev(dev::DevArgs),
+    /// Deploy the platform's contracts and call their functions through the sidecar.
+    #[command(subcommand)]
+    Contracts(contracts::ContractsCommand),
 }
 
 /// PKCS#11 token options, shared by every subcommand that uses the token.
@@ -179,4 +183,49 @@ pub fn upstream_settings(
         .or(file.upstream.timeout_secs)
         .unwrap_or(config::DEFAULT_UPSTREAM_TIMEOUT_SECS);
     UpstreamSettings::new(url, Duration::from_secs(timeout))
+}
+
+/// Options of every command that works with the platform's contracts.
+#[derive(Debug, Clone, Args)]
+pub struct ChainArgs {
+    /// JSON-RPC endpoint of the sidecar that signs for `--from` (its HSM holds the key).
+    #[arg(
+        long,
+        env = "ECROP_RPC_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub rpc_url: String,
+
+    /// Account (of the sidecar's token) that sends the transactions.
+    #[arg(long, env = "ECROP_FROM", value_name = "ADDRESS")]
+    pub from: Option<alloy::primitives::Address>,
+
+    /// Forge build output with the compiled contracts.
+    #[arg(long, env = "ECROP_ARTIFACTS", value_name = "DIR", default_value = "contracts/out")]
+    pub artifacts: PathBuf,
+
+    /// Deployment file: contract addresses, written by `ecrop contracts deploy`.
+    #[arg(long, env = "ECROP_DEPLOYMENT", value_name = "FILE", default_value = "deployment.json")]
+    pub deployment: PathBuf,
+
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ChainArgs {
+    /// A client of the endpoint whose reverts are explained by the platform's errors.
+    pub fn client(
+        &self,
+        artifacts: &crate::onchain::Artifacts,
+    ) -> Result<crate::onchain::Client, crate::onchain::ChainError> {
+        let mut errors = crate::onchain::ErrorBook::new();
+        for name in crate::onchain::PLATFORM_CONTRACTS {
+            if let Ok(artifact) = artifacts.get(name) {
+                errors.add(&artifact.abi);
+            }
+        }
+        crate::onchain::Client::new(&self.rpc_url, self.from, errors)
+    }
 }

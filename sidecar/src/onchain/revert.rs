@@ -4,10 +4,15 @@
 use std::collections::HashMap;
 
 use alloy::{
-    dyn_abi::{DynSolValue, JsonAbiExt},
+    dyn_abi::{DynSolType, DynSolValue, JsonAbiExt},
     json_abi::{Error, JsonAbi},
     primitives::{FixedBytes, hex},
 };
+
+/// Selector of the compiler's `Error(string)`.
+const ERROR_STRING: FixedBytes<4> = FixedBytes([0x08, 0xc3, 0x79, 0xa0]);
+/// Selector of the compiler's `Panic(uint256)`.
+const PANIC: FixedBytes<4> = FixedBytes([0x4e, 0x48, 0x7b, 0x71]);
 
 /// Custom errors of every contract the operator works with, by selector.
 #[derive(Debug, Default, Clone)]
@@ -41,19 +46,15 @@ impl ErrorBook {
         let body = &data[4..];
 
         // Error(string) and Panic(uint256), the compiler's own.
-        if selector == FixedBytes([0x08, 0xc3, 0x79, 0xa0]) {
-            if let Ok(DynSolValue::String(text)) =
-                alloy::dyn_abi::DynSolType::String.abi_decode(body)
-            {
-                return text;
-            }
+        if selector == ERROR_STRING
+            && let Ok(DynSolValue::String(text)) = DynSolType::String.abi_decode(body)
+        {
+            return text;
         }
-        if selector == FixedBytes([0x4e, 0x48, 0x7b, 0x71]) {
-            if let Ok(DynSolValue::Uint(code, _)) =
-                alloy::dyn_abi::DynSolType::Uint(256).abi_decode(body)
-            {
-                return format!("panic 0x{code:x}");
-            }
+        if selector == PANIC
+            && let Ok(DynSolValue::Uint(code, _)) = DynSolType::Uint(256).abi_decode(body)
+        {
+            return format!("panic 0x{code:x}");
         }
 
         let Some(error) = self.errors.get(&selector) else {

@@ -84,7 +84,7 @@ interface IInvestorRegistry {
     function unlinkWallet(address wallet) external;
 
     /// @notice The investor owning `wallet` (zero id when none) and its record.
-    function walletStatus(address wallet) external view returns (bytes32 holderId, Investor memory investor);
+    function walletStatus(address wallet) external view returns (bytes32 holderId, Investor memory record);
 
     /// @notice The investor owning `wallet`, or zero.
     function holderOf(address wallet) external view returns (bytes32);

@@ -356,8 +356,8 @@ interface ISecuritiesRegister {
 
     // ------------------------------------------------------------------- admin
 
-    /// @notice Stops (`true`) or resumes every movement.
-    function setPaused(bool paused) external;
+    /// @notice Stops (`stopped` true) or resumes every movement.
+    function setPaused(bool stopped) external;
 
     // -------------------------------------------------------- instruction book
 
@@ -366,7 +366,8 @@ interface ISecuritiesRegister {
     function noteInstruction(bytes12 isin, address holder) external;
 
     /// @notice Executes a queued instruction: checks it like a holder transfer and books it, or returns why not.
-    /// Never reverts on a failed check, so a bad instruction cannot block the queue.
+    /// Never reverts on a failed check, so a bad instruction cannot block the queue; the one exception is a paused
+    /// register, which reverts so that queued instructions wait for the pause to end instead of being rejected.
     function executeInstruction(
         bytes12 isin,
         address from,

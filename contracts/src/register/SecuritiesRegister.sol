@@ -326,9 +326,9 @@ contract SecuritiesRegister is AccessManaged, ISecuritiesRegister {
     // ------------------------------------------------------------------- admin
 
     /// @inheritdoc ISecuritiesRegister
-    function setPaused(bool paused_) external restricted {
-        _paused = paused_;
-        emit RegisterPauseUpdated(msg.sender, paused_);
+    function setPaused(bool stopped) external restricted {
+        _paused = stopped;
+        emit RegisterPauseUpdated(msg.sender, stopped);
     }
 
     // -------------------------------------------------------- instruction book
@@ -352,6 +352,8 @@ contract SecuritiesRegister is AccessManaged, ISecuritiesRegister {
         uint256 deadline,
         uint256 instructionId
     ) external restricted returns (ReasonCode code, uint256 entryId) {
+        // While paused the queue waits: reverting keeps the instruction queued instead of rejecting it.
+        if (_paused) revert RegisterMovementRefused(isin, from, to, amount, ReasonCode.RegisterPaused);
         Holding storage position = _holdings[isin][from];
         if (position.pendingInstructions == 0) revert RegisterPendingInstructionsInvalid(isin, from);
         --position.pendingInstructions;

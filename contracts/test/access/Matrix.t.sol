@@ -10,6 +10,7 @@ import {InstructionBook} from "../../src/register/InstructionBook.sol";
 import {InvestorRegistry} from "../../src/register/InvestorRegistry.sol";
 import {SecuritiesRegister} from "../../src/register/SecuritiesRegister.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {Vm} from "../utils/Test.sol";
 
 /// @notice Tests generated from `matrix.json`: every listed (target, function) refuses every account that lacks its
 /// role, the deployed wiring equals the file, and no restricted function is missing from it.
@@ -189,5 +190,52 @@ contract MatrixTest is Fixture {
             ) return true;
         }
         return false;
+    }
+
+    /// @dev The matrix and its grants can be rebuilt from the manager's events alone.
+    function test_matrix_eventsRebuildWiringAndGrants() public {
+        vm.recordLogs();
+        _deploy();
+        _wireMatrix();
+        bytes memory grant = abi.encodeCall(manager.grantRoleWithExpiry, (Roles.REGISTER_KEEPER, stranger, 0, 4e9));
+        vm.prank(admin);
+        uint256 id = manager.propose(grant);
+        vm.prank(admin2);
+        manager.approve(id, grant);
+        vm.prank(admin);
+        manager.revokeRole(Roles.AUDITOR, auditor);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        // Replay: last role per (target, selector); membership per (role, account).
+        FunctionSpec[] memory functions = _functions();
+        for (uint256 i = 0; i < functions.length; ++i) {
+            address target = _target(functions[i].target);
+            bytes4 selector = _selector(functions[i].signature);
+            uint64 replayed = 0;
+            for (uint256 l = 0; l < logs.length; ++l) {
+                if (logs[l].emitter != address(manager)) continue;
+                if (logs[l].topics[0] != IAccessManager.TargetFunctionRoleUpdated.selector) continue;
+                if (address(uint160(uint256(logs[l].topics[1]))) != target) continue;
+                if (bytes4(logs[l].data) != selector) continue;
+                replayed = uint64(uint256(logs[l].topics[2]));
+            }
+            assertEq(replayed, manager.getTargetFunctionRole(target, selector), functions[i].signature);
+        }
+
+        address[4] memory accounts = [keeper, stranger, auditor, address(book)];
+        for (uint64 role = 1; role <= 8; ++role) {
+            for (uint256 a = 0; a < accounts.length; ++a) {
+                bool member = false;
+                for (uint256 l = 0; l < logs.length; ++l) {
+                    if (logs[l].emitter != address(manager) || logs[l].topics.length < 3) continue;
+                    if (uint64(uint256(logs[l].topics[1])) != role) continue;
+                    if (address(uint160(uint256(logs[l].topics[2]))) != accounts[a]) continue;
+                    if (logs[l].topics[0] == IAccessManager.RoleGranted.selector) member = true;
+                    if (logs[l].topics[0] == IAccessManager.RoleRevoked.selector) member = false;
+                }
+                (bool isMember,) = manager.hasRole(role, accounts[a]);
+                assertEq(member, isMember);
+            }
+        }
     }
 }

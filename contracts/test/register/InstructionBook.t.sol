@@ -5,6 +5,7 @@ import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
 import {IInstructionBook} from "../../src/register/IInstructionBook.sol";
 import {ISecuritiesRegister} from "../../src/register/ISecuritiesRegister.sol";
+import {Erc1271Wallet} from "../utils/Erc1271Wallet.sol";
 import {Fixture} from "../utils/Fixture.sol";
 
 contract InstructionBookTest is Fixture {
@@ -210,5 +211,35 @@ contract InstructionBookTest is Fixture {
         );
         vm.prank(address(book));
         register.executeInstruction(ISIN, alice, bob, 1, block.timestamp, 0);
+    }
+
+    function test_executeNext_waitsWhilePaused() public {
+        IInstructionBook.Queued memory item = _submit(_instruction(bob, 100, 0));
+        vm.prank(admin);
+        register.setPaused(true);
+        vm.expectRevert(_refused(alice, bob, 100, ISecuritiesRegister.ReasonCode.RegisterPaused));
+        _execute(item);
+        (uint256 head,) = book.queueBounds();
+        assertEq(head, 0);
+
+        vm.prank(admin);
+        register.setPaused(false);
+        _execute(item);
+        assertEq(token.balanceOf(bob), 100);
+    }
+
+    function test_submit_acceptsContractWalletSignature() public {
+        Erc1271Wallet wallet = new Erc1271Wallet(bob);
+        vm.prank(compliance);
+        registry.linkWallet(BOB_ID, address(wallet));
+        _issue(address(wallet), 50);
+        IInstructionBook.Instruction memory instruction = IInstructionBook.Instruction({
+            isin: ISIN, from: address(wallet), to: carol, amount: 20, nonce: 0, deadline: block.timestamp + 1 hours
+        });
+        bytes memory signature = _signInstruction(BOB_KEY, instruction);
+        vm.prank(keeper);
+        book.submit(instruction, signature);
+        _execute(IInstructionBook.Queued({instruction: instruction, receivedAt: uint48(block.timestamp)}));
+        assertEq(token.balanceOf(carol), 20);
     }
 }

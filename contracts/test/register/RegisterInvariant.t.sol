@@ -8,7 +8,7 @@ import {ISecuritiesRegister} from "../../src/register/ISecuritiesRegister.sol";
 import {ISecurityToken} from "../../src/register/ISecurityToken.sol";
 import {SecuritiesRegister} from "../../src/register/SecuritiesRegister.sol";
 import {Fixture} from "../utils/Fixture.sol";
-import {Test} from "../utils/Test.sol";
+import {Test, Vm} from "../utils/Test.sol";
 
 /// @notice Drives random sequences of every register operation for the invariant run. Operations whose check would
 /// fail are still attempted and must then revert without changing anything.
@@ -29,7 +29,9 @@ contract RegisterHandler is Test {
     IInstructionBook.Queued[] internal queue;
     uint256 internal queueHead;
 
+    /// @notice Attempts and successes per operation, for the run's summary.
     mapping(bytes32 => uint256) public calls;
+    mapping(bytes32 => uint256) public successes;
 
     constructor(
         SecuritiesRegister register_,
@@ -81,6 +83,7 @@ contract RegisterHandler is Test {
         amount = bound(amount, 1, 50_000);
         (bool ok, bytes memory ret) = _consentAndCall(abi.encodeCall(register.issue, (ISIN, to, amount)));
         if (ok) {
+            successes["issue"]++;
             _record(
                 ISecuritiesRegister.Entry(ISIN, ISecuritiesRegister.EntryKind.Issue, address(0), to, amount),
                 abi.decode(ret, (uint256))
@@ -94,6 +97,7 @@ contract RegisterHandler is Test {
         amount = bound(amount, 1, 50_000);
         (bool ok, bytes memory ret) = _consentAndCall(abi.encodeCall(register.redeem, (ISIN, from, amount)));
         if (ok) {
+            successes["redeem"]++;
             _record(
                 ISecuritiesRegister.Entry(ISIN, ISecuritiesRegister.EntryKind.Redemption, from, address(0), amount),
                 abi.decode(ret, (uint256))
@@ -111,6 +115,7 @@ contract RegisterHandler is Test {
         vm.prank(from);
         try token.transfer(to, amount) {
             require(code == ISecuritiesRegister.ReasonCode.Ok, "transfer passed a failing pre-check");
+            successes["transfer"]++;
             if (register.entryCount() != before) {
                 _record(
                     ISecuritiesRegister.Entry(ISIN, ISecuritiesRegister.EntryKind.Transfer, from, to, amount),
@@ -133,6 +138,7 @@ contract RegisterHandler is Test {
         ) returns (
             uint256 id
         ) {
+            successes["forced"]++;
             _record(ISecuritiesRegister.Entry(ISIN, ISecuritiesRegister.EntryKind.Forced, from, to, amount), id);
         } catch {}
         calls["forced"]++;
@@ -189,6 +195,7 @@ contract RegisterHandler is Test {
         vm.prank(keeper);
         try register.reverse(entryIds[index], entry, keccak256("correction")) returns (uint256 id) {
             require(register.reversedBy(entryIds[index]) == id, "reversal not linked");
+            successes["reverse"]++;
         } catch {}
         calls["reverse"]++;
     }
@@ -297,5 +304,67 @@ contract RegisterInvariantTest is Fixture {
         }
         (uint256 head, uint256 tail) = book.queueBounds();
         assertEq(pending, tail - head);
+    }
+}
+
+/// @notice The register can be rebuilt from its events alone: replaying every `EntryRecorded` of a random operation
+/// sequence gives exactly the balances and supply the contract reports.
+contract RegisterReconstructionTest is Fixture {
+    function test_fuzz_eventsRebuildBalances(uint256[16] memory seeds) public {
+        address[] memory actors = new address[](4);
+        actors[0] = alice;
+        actors[1] = alice2;
+        actors[2] = bob;
+        actors[3] = carol;
+        uint256[] memory keys = new uint256[](4);
+        keys[0] = ALICE_KEY;
+        keys[1] = 0xA11CE2;
+        keys[2] = BOB_KEY;
+        keys[3] = 0xCA201;
+        RegisterHandler handler = new RegisterHandler(register, book, keeper, issuer, compliance, actors, keys);
+
+        vm.recordLogs();
+        handler.issue(0, 40_000);
+        handler.issue(2, 40_000);
+        for (uint256 i = 0; i < seeds.length; ++i) {
+            uint256 seed = seeds[i];
+            uint256 op = seed % 9;
+            if (op == 0) handler.issue(seed >> 8, seed >> 16);
+            else if (op == 1) handler.transfer(seed >> 8, seed >> 12, seed >> 16);
+            else if (op == 2) handler.forcedTransfer(seed >> 8, seed >> 12, seed >> 16);
+            else if (op == 3) handler.redeem(seed >> 8, seed >> 16);
+            else if (op == 4) handler.recover(seed % 2 == 0);
+            else if (op == 5) handler.reverse(seed >> 8);
+            else if (op == 6) handler.submitInstruction(seed >> 8, seed >> 12, seed >> 16);
+            else if (op == 7) handler.executeInstructions(seed >> 8);
+            else handler.pledge(seed >> 8, seed >> 12, seed >> 16);
+        }
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        bytes32 topic = ISecuritiesRegister.EntryRecorded.selector;
+        int256[4] memory rebuilt;
+        int256 supply;
+        uint256 lastId;
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter != address(register) || logs[i].topics[0] != topic) continue;
+            assertEq(bytes12(logs[i].topics[1]), ISIN);
+            address from = address(uint160(uint256(logs[i].topics[2])));
+            address to = address(uint160(uint256(logs[i].topics[3])));
+            (uint256 entryId, uint256 amount) = abi.decode(logs[i].data, (uint256, uint256));
+            assertEq(entryId, lastId + 1, "entry ids are consecutive");
+            lastId = entryId;
+            for (uint256 a = 0; a < 4; ++a) {
+                if (actors[a] == from) rebuilt[a] -= int256(amount);
+                if (actors[a] == to) rebuilt[a] += int256(amount);
+            }
+            if (from == address(0)) supply += int256(amount);
+            if (to == address(0)) supply -= int256(amount);
+        }
+
+        assertEq(lastId, register.entryCount());
+        assertEq(uint256(supply), register.totalSupply(ISIN));
+        for (uint256 a = 0; a < 4; ++a) {
+            assertEq(uint256(rebuilt[a]), register.balanceOf(ISIN, actors[a]));
+        }
     }
 }

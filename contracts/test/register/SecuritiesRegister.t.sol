@@ -685,4 +685,93 @@ contract SecuritiesRegisterTest is Fixture {
         vm.prank(keeper);
         register.reverse(2, _entry(ISecuritiesRegister.EntryKind.Transfer, alice, bob, 40), 0);
     }
+
+    // ------------------------------------------------------------- more edges
+
+    function test_issue_revertsOnSuspendedSecurity() public {
+        _withConsent(
+            abi.encodeCall(ISecuritiesRegister.setSecurityStatus, (ISIN, ISecuritiesRegister.SecurityStatus.Suspended))
+        );
+        _consentTo(abi.encodeCall(ISecuritiesRegister.issue, (ISIN, alice, 1)));
+        vm.expectRevert(_refused(address(0), alice, 1, ISecuritiesRegister.ReasonCode.SecurityNotActive));
+        vm.prank(keeper);
+        register.issue(ISIN, alice, 1);
+    }
+
+    function test_checkMovement_unknownSecurity() public view {
+        assertTrue(
+            register.checkMovement(COLLECTIVE_ISIN, alice, bob, 1, ISecuritiesRegister.EntryKind.Transfer)
+                == ISecuritiesRegister.ReasonCode.SecurityUnknown
+        );
+    }
+
+    function test_forcedTransfer_revertsToIneligibleReceiver() public {
+        _issue(alice, 10);
+        vm.expectRevert(_refused(alice, stranger, 5, ISecuritiesRegister.ReasonCode.ReceiverNotRegistered));
+        vm.prank(keeper);
+        register.forcedTransfer(ISIN, alice, stranger, 5, ISecuritiesRegister.ActionReason.CourtOrder, 0);
+    }
+
+    function test_recover_mergesIntoExistingHolding() public {
+        _issue(alice, 100);
+        _issue(alice2, 50);
+        vm.startPrank(keeper);
+        register.pledge(ISIN, alice, 30, carol, ISecuritiesRegister.PledgeKind.Pledge);
+        register.pledge(ISIN, alice2, 10, carol, ISecuritiesRegister.PledgeKind.Lien);
+        register.recover(ISIN, alice, alice2, keccak256("affidavit"));
+        vm.stopPrank();
+        ISecuritiesRegister.HoldingView memory merged = register.holding(ISIN, alice2);
+        assertEq(merged.balance, 150);
+        assertEq(merged.encumbered, 40);
+        assertEq(merged.pledgeCount, 2);
+    }
+
+    function test_recover_revertsWhenEncumbrancesOverflowTarget() public {
+        _issue(alice, 100);
+        _issue(alice2, 100);
+        vm.startPrank(keeper);
+        for (uint256 i = 0; i < 5; ++i) {
+            register.restrict(ISIN, alice, 1, 1, bytes32("a"), 0);
+            register.restrict(ISIN, alice2, 1, 1, bytes32("b"), 0);
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(ISecuritiesRegister.RegisterTooManyEncumbrances.selector, ISIN, alice2, 8)
+        );
+        register.recover(ISIN, alice, alice2, 0);
+        vm.stopPrank();
+    }
+
+    function test_recover_revertsForUnlinkedWallet() public {
+        _issue(alice, 100);
+        vm.prank(compliance);
+        registry.unlinkWallet(alice);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISecuritiesRegister.RegisterRecoveryNotSameInvestor.selector, alice, alice2)
+        );
+        vm.prank(keeper);
+        register.recover(ISIN, alice, alice2, 0);
+    }
+
+    function test_pause_blocksKeeperMovementsToo() public {
+        _issue(alice, 100);
+        vm.prank(admin);
+        register.setPaused(true);
+        vm.expectRevert(_refused(alice, bob, 1, ISecuritiesRegister.ReasonCode.RegisterPaused));
+        vm.prank(keeper);
+        register.forcedTransfer(ISIN, alice, bob, 1, ISecuritiesRegister.ActionReason.CourtOrder, 0);
+    }
+
+    function test_restrict_revertsWithPastExpiry() public {
+        _issue(alice, 100);
+        uint48 past = uint48(block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(ISecuritiesRegister.RegisterRestrictionExpiryInPast.selector, past));
+        vm.prank(keeper);
+        register.restrict(ISIN, alice, 1, 1, bytes32("a"), past);
+    }
+
+    function test_createSecurity_tokenAddressIsDeterministic() public {
+        address predicted = address(token);
+        assertTrue(predicted.code.length > 0);
+        assertEq(register.security(ISIN).token, predicted);
+    }
 }

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => cli::serve::run(&cli, args).await,
             Command::Keys(command) => cli::keys::run(&cli, command).await,
             Command::Contracts(command) => cli::contracts::run(command).await,
+            Command::Roles(command) => cli::roles::run(command).await,
+            Command::Register(command) => cli::register::run(command).await,
+            Command::Instruction(command) => cli::instruction::run(command).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),

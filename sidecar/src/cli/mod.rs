@@ -6,7 +6,12 @@
 
 pub mod contracts;
 pub mod dev;
+pub mod instruction;
 pub mod keys;
+pub mod platform;
+pub mod register;
+pub mod register_report;
+pub mod roles;
 pub mod serve;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -52,6 +57,15 @@ pub enum Command {
     /// Deploy the platform's contracts and call their functions through the sidecar.
     #[command(subcommand)]
     Contracts(contracts::ContractsCommand),
+    /// Grant, revoke and list roles of the permission matrix.
+    #[command(subcommand)]
+    Roles(roles::RolesCommand),
+    /// Work on the crypto-securities register: securities, investors, entries, extracts.
+    #[command(subcommand)]
+    Register(register::RegisterCommand),
+    /// Holder instructions: sign (as the holder), submit and execute (as the register keeper).
+    #[command(subcommand)]
+    Instruction(instruction::InstructionCommand),
 }
 
 /// PKCS#11 token options, shared by every subcommand that uses the token.
@@ -227,5 +241,17 @@ impl ChainArgs {
             }
         }
         crate::onchain::Client::new(&self.rpc_url, self.from, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        // Catches duplicate flags, missing value names and conflicting ids in every
+        // subcommand, which clap otherwise reports only when that subcommand runs.
+        super::Cli::command().debug_assert();
     }
 }

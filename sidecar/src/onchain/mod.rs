@@ -9,7 +9,9 @@
 mod artifacts;
 mod client;
 mod deployment;
+pub mod events;
 mod platform;
+pub mod register;
 mod revert;
 
 pub use artifacts::{Artifact, Artifacts};
@@ -18,7 +20,7 @@ pub use deployment::Deployment;
 pub use platform::{
     DeployReport, Matrix, MatrixFunction, MatrixRole, PLATFORM_CONTRACTS, deploy, selector,
 };
-pub use revert::{ErrorBook, format_value};
+pub use revert::{ErrorBook, format_value, tuple_fields};
 
 /// Errors of on-chain operations.
 #[derive(Debug, thiserror::Error)]

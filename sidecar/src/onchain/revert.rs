@@ -104,11 +104,19 @@ pub fn format_value(value: &DynSolValue) -> String {
         DynSolValue::Array(items) | DynSolValue::FixedArray(items) => {
             format!("[{}]", items.iter().map(format_value).collect::<Vec<_>>().join(", "))
         }
-        DynSolValue::Tuple(items) => {
+        DynSolValue::CustomStruct { tuple: items, .. } | DynSolValue::Tuple(items) => {
             format!("({})", items.iter().map(format_value).collect::<Vec<_>>().join(", "))
         }
         #[allow(unreachable_patterns)]
         _ => format!("{value:?}"),
+    }
+}
+
+/// The fields of a tuple or struct value (structs decode as named tuples).
+pub fn tuple_fields(value: &DynSolValue) -> Option<&[DynSolValue]> {
+    match value {
+        DynSolValue::Tuple(items) | DynSolValue::CustomStruct { tuple: items, .. } => Some(items),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod dev;
 pub mod instruction;
 pub mod keys;
+pub mod perm;
 pub mod platform;
 pub mod register;
 pub mod register_report;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Holder instructions: sign (as the holder), submit and execute (as the register keeper).
     #[command(subcommand)]
     Instruction(instruction::InstructionCommand),
+    /// Consortium permissioning: propose and approve changes, list and check the allowlists.
+    #[command(subcommand)]
+    Perm(perm::PermCommand),
 }
 
 /// PKCS#11 token options, shared by every subcommand that uses the token.

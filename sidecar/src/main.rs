@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             Command::Register(command) => cli::register::run(command).await,
             Command::Instruction(command) => cli::instruction::run(command).await,
             Command::Perm(command) => cli::perm::run(command).await,
+            Command::Genesis(args) => cli::genesis::run(args).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),

@@ -13,8 +13,7 @@ import {Fixture} from "../utils/Fixture.sol";
 interface VmCustody {
     function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
     function envOr(string calldata name, bytes calldata defaultValue) external view returns (bytes memory);
-    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
-        external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
 }
 
 /// @notice A plain OpenZeppelin ERC-20 with open minting, the custody tests' cash-like asset.
@@ -113,8 +112,7 @@ abstract contract CustodyFixture is Fixture {
             selectors[0] = bytes4(keccak256(bytes(functions[i].signature)));
             _fourEyes(
                 abi.encodeCall(
-                    IAccessManager.setTargetFunctionRole,
-                    (address(custody), selectors, _roleId(functions[i].role))
+                    IAccessManager.setTargetFunctionRole, (address(custody), selectors, _roleId(functions[i].role))
                 )
             );
         }

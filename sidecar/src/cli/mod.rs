@@ -6,6 +6,7 @@
 
 pub mod contracts;
 pub mod dev;
+pub mod genesis;
 pub mod instruction;
 pub mod keys;
 pub mod perm;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Consortium permissioning: propose and approve changes, list and check the allowlists.
     #[command(subcommand)]
     Perm(perm::PermCommand),
+    /// Generate a QBFT network from a network definition: HSM validator keys, genesis, Besu
+    /// and sidecar configurations.
+    Genesis(genesis::GenesisArgs),
 }
 
 /// PKCS#11 token options, shared by every subcommand that uses the token.

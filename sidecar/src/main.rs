@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Instruction(command) => cli::instruction::run(command).await,
             Command::Perm(command) => cli::perm::run(command).await,
             Command::Genesis(args) => cli::genesis::run(args).await,
+            Command::Custody(command) => cli::custody::run(command).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),
@@ -54,7 +55,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints the error and its causes on one line, skipping a cause whose text the previous
+/// message already ends with (errors that show their source inline).
 fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {error:#}");
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    eprintln!("error: {line}");
     ExitCode::FAILURE
 }

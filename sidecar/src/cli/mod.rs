@@ -5,6 +5,7 @@
 //! precedence is flag, then environment, then file, then default. PINs are never options.
 
 pub mod contracts;
+pub mod custody;
 pub mod dev;
 pub mod genesis;
 pub mod instruction;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Consortium permissioning: propose and approve changes, list and check the allowlists.
     #[command(subcommand)]
     Perm(perm::PermCommand),
+    /// Custody of client assets: accounts, deposits, withdrawals with approvals, statements.
+    #[command(subcommand)]
+    Custody(custody::CustodyCommand),
     /// Generate a QBFT network from a network definition: HSM validator keys, genesis, Besu
     /// and sidecar configurations.
     Genesis(genesis::GenesisArgs),
@@ -87,7 +91,8 @@ pub struct HsmArgs {
     #[arg(long, env = "ECROP_TOKEN_LABEL", value_name = "LABEL")]
     pub token_label: Option<String>,
 
-    /// File whose first line is the token's user PIN [config: hsm.pin_file].
+    /// File holding the token's user PIN (one trailing newline is ignored; anything else is
+    /// part of the PIN) [config: hsm.pin_file].
     #[arg(long, env = "ECROP_PIN_FILE", value_name = "PATH", conflicts_with = "pin_env")]
     pub pin_file: Option<PathBuf>,
 
@@ -137,6 +142,26 @@ pub struct LimitArgs {
     #[arg(long, env = "ECROP_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<u32>,
 
+    /// Browser origin allowed to call the endpoint, comma-separated or repeated; `*` for any
+    /// [config: rpc.allowed_origins] [default: none, so web pages are refused].
+    #[arg(
+        long = "allowed-origin",
+        env = "ECROP_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Host name the endpoint answers to, comma-separated or repeated; `*` for any
+    /// [config: rpc.allowed_hosts] [default: loopback names and the listen address].
+    #[arg(
+        long = "allowed-host",
+        env = "ECROP_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+
     /// Timeout of one upstream call in seconds [config: upstream.timeout_secs] [default: 30].
     #[arg(long, env = "ECROP_UPSTREAM_TIMEOUT_SECS", value_name = "SECS")]
     pub upstream_timeout_secs: Option<u64>,
@@ -179,7 +204,20 @@ pub fn rpc_settings(
             .max_connections
             .or(file.rpc.max_connections)
             .unwrap_or(config::DEFAULT_MAX_CONNECTIONS),
+        allowed_origins: Vec::new(),
+        allowed_hosts: Vec::new(),
     };
+    let mut settings = settings;
+    settings.allowed_origins = limits
+        .allowed_origins
+        .clone()
+        .or_else(|| file.rpc.allowed_origins.clone())
+        .unwrap_or_default();
+    settings.allowed_hosts = limits
+        .allowed_hosts
+        .clone()
+        .or_else(|| file.rpc.allowed_hosts.clone())
+        .unwrap_or_else(|| config::default_hosts(settings.listen));
     for (name, value) in [
         ("max_request_bytes", settings.max_request_bytes),
         ("max_response_bytes", settings.max_response_bytes),

@@ -73,7 +73,6 @@ fn main() {
     let token = Token::open(&config).expect("token open");
     let key = token.generate_key("bench-key").expect("key");
 
-    println!("## Sidecar (issue 2)\n");
     println!(
         "Machine: {} cores; {}.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -126,13 +125,7 @@ fn main() {
             .expect("upstream"),
         );
         let wallet = Arc::new(Wallet::new(Keyring::new(config), upstream));
-        let settings = RpcSettings {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            max_request_bytes: 2 << 20,
-            max_response_bytes: 32 << 20,
-            max_batch_len: 100,
-            max_connections: 64,
-        };
+        let settings = RpcSettings::with_defaults("127.0.0.1:0".parse().expect("addr"));
         let server = ecrop::rpc::start(&settings, wallet).await.expect("server");
         let sidecar_url = format!("http://{}", server.local_addr());
         let anvil_url = anvil.url();

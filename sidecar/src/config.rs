@@ -73,6 +73,9 @@ pub struct FileConfig {
     /// `[log]`: logging.
     #[serde(default)]
     pub log: LogFile,
+    /// `[permissioning]`: following the consortium's permissioning contracts.
+    #[serde(default)]
+    pub permissioning: PermissioningFile,
 }
 
 /// `[rpc]` section.
@@ -89,6 +92,12 @@ pub struct RpcFile {
     pub max_batch_len: Option<u32>,
     /// Most concurrent connections.
     pub max_connections: Option<u32>,
+    /// Browser origins allowed to call the endpoint (`Origin` header); none by default, so a
+    /// web page cannot use the sidecar's keys. `"*"` allows any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Host names the endpoint answers to (`Host` header), against DNS rebinding; by default
+    /// the loopback names and the listen address. `"*"` allows any.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// `[upstream]` section.
@@ -124,6 +133,29 @@ pub struct LogFile {
     /// A `tracing` filter such as `info` or `ecrop=debug`.
     pub level: Option<String>,
 }
+
+/// `[permissioning]` section. Permissioning is on when `governance` or `deployment` is set.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissioningFile {
+    /// Address of the `ConsortiumGovernance` contract (the registries are read from it).
+    pub governance: Option<alloy::primitives::Address>,
+    /// Deployment file naming `ConsortiumGovernance`, used when `governance` is not set.
+    pub deployment: Option<PathBuf>,
+    /// WebSocket URL of the node for new-block notifications; polling only when absent.
+    pub ws_url: Option<String>,
+    /// Listen address of the decision API.
+    pub decision_listen: Option<SocketAddr>,
+    /// Directory of the sidecar's RocksDB store (state and cursor).
+    pub store_path: Option<PathBuf>,
+    /// Whether the sidecar refuses sends from accounts the allowlist does not allow.
+    pub enforce: Option<bool>,
+    /// Polling interval in milliseconds.
+    pub poll_interval_ms: Option<u64>,
+}
+
+/// Default store directory, relative to the working directory.
+pub const DEFAULT_STORE_PATH: &str = ".ecrop/store";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -173,6 +205,38 @@ pub struct RpcSettings {
     pub max_batch_len: u32,
     /// Most concurrent connections.
     pub max_connections: u32,
+    /// Allowed `Origin` header values (empty: requests carrying an origin are refused).
+    pub allowed_origins: Vec<String>,
+    /// Allowed `Host` header names (without port).
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Host names a loopback endpoint answers to by default.
+pub const LOOPBACK_HOSTS: [&str; 4] = ["localhost", "127.0.0.1", "::1", "[::1]"];
+
+impl RpcSettings {
+    /// Settings for `listen` with every limit at its default.
+    pub fn with_defaults(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_batch_len: DEFAULT_MAX_BATCH_LEN,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            allowed_origins: Vec::new(),
+            allowed_hosts: default_hosts(listen),
+        }
+    }
+}
+
+/// The loopback names plus the listen address itself.
+pub fn default_hosts(listen: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect();
+    let own = listen.ip().to_string();
+    if !hosts.contains(&own) {
+        hosts.push(own);
+    }
+    hosts
 }
 
 /// Resolved settings of the upstream node.
@@ -241,10 +305,19 @@ mod tests {
             [log]
             format = "json"
             level = "debug"
+            [permissioning]
+            governance = "0x00000000000000000000000000000000000000aa"
+            ws_url = "ws://127.0.0.1:8546"
+            decision_listen = "127.0.0.1:8547"
+            store_path = "/var/lib/ecrop/store"
+            enforce = false
+            poll_interval_ms = 500
         "#;
         let config = FileConfig::parse(text).unwrap();
         assert_eq!(config.rpc.listen.unwrap().port(), 9000);
         assert_eq!(config.log.format, Some(LogFormat::Json));
+        assert_eq!(config.permissioning.enforce, Some(false));
+        assert_eq!(config.permissioning.decision_listen.unwrap().port(), 8547);
         let token = token_config(&config.hsm);
         assert!(matches!(token.pin, PinSource::File(ref p) if p == &PathBuf::from("/run/pin")));
     }

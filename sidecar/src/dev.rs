@@ -77,9 +77,15 @@ impl DevPaths {
             let path = path.to_owned();
             move |source| DevError::Io { path, source }
         };
+        // Only a directory made here is narrowed to the owner; an existing one keeps its mode
+        // (the secrets inside are owner-only files either way).
+        let created = !data_dir.exists();
         fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let data_dir = fs::canonicalize(data_dir).map_err(io(data_dir))?;
-        fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700)).map_err(io(&data_dir))?;
+        if created {
+            fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700))
+                .map_err(io(&data_dir))?;
+        }
 
         let token_dir = data_dir.join("tokens");
         fs::create_dir_all(&token_dir).map_err(io(&token_dir))?;

@@ -48,6 +48,9 @@ pub enum WalletError {
     /// A transaction type the sidecar does not sign.
     #[error("transaction type not supported ({0}); legacy (0), EIP-2930 (1) and EIP-1559 (2) are")]
     UnsupportedType(u8),
+    /// The request is contradictory or out of range.
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
     /// The filled request still does not make a transaction.
     #[error("transaction incomplete: {0}")]
     Incomplete(String),
@@ -63,6 +66,9 @@ pub enum WalletError {
     /// The node refused or could not be reached.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The sidecar's transaction policy refused the sender or the target.
+    #[error("transaction rejected: {0}")]
+    Rejected(String),
     /// The node returned a different hash than the one signed.
     #[error("node returned hash ({returned}) for a transaction signed as ({signed})")]
     HashMismatch {
@@ -100,6 +106,15 @@ impl WalletError {
     }
 }
 
+/// A rule every transaction must pass before the wallet signs it, such as the consortium's
+/// account allowlist. Checked right after the sender is known, before the token is touched.
+pub trait TransactionPolicy: Send + Sync + std::fmt::Debug {
+    /// `Ok` to go on; `Err` with a sentence naming the account (and, where it matters, the
+    /// target and the block the decision is for), which becomes [`WalletError::Rejected`].
+    /// `to` is `None` for a contract creation.
+    fn check(&self, from: Address, to: Option<Address>) -> Result<(), String>;
+}
+
 /// Fills, signs and submits on behalf of the token's accounts.
 #[derive(Debug)]
 pub struct Wallet {
@@ -107,12 +122,25 @@ pub struct Wallet {
     upstream: Arc<Upstream>,
     nonces: NonceManager,
     chain_id: OnceCell<u64>,
+    policy: Option<Arc<dyn TransactionPolicy>>,
 }
 
 impl Wallet {
     /// Creates the service.
     pub fn new(keyring: Keyring, upstream: Arc<Upstream>) -> Self {
-        Self { keyring, upstream, nonces: NonceManager::new(), chain_id: OnceCell::new() }
+        Self {
+            keyring,
+            upstream,
+            nonces: NonceManager::new(),
+            chain_id: OnceCell::new(),
+            policy: None,
+        }
+    }
+
+    /// Checks every transaction against `policy` before signing it.
+    pub fn with_policy(mut self, policy: Arc<dyn TransactionPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// The keyring.
@@ -211,13 +239,28 @@ impl Wallet {
     }
 
     /// Signs EIP-712 typed data with `address`'s key.
+    ///
+    /// The key is looked up first, so data for an account the token does not hold costs no
+    /// hashing; the hash is computed on the blocking pool, off the async workers. A domain
+    /// naming another chain than the node's is refused.
     pub async fn sign_typed_data(
         &self,
         address: Address,
-        data: &TypedData,
+        data: TypedData,
     ) -> Result<Signature, WalletError> {
-        let hash = data.eip712_signing_hash().map_err(|e| WalletError::TypedData(e.to_string()))?;
         let signer = self.keyring.signer(address).await?;
+        if let Some(domain_chain) = data.domain.chain_id {
+            let node = self.chain_id().await?;
+            if domain_chain != alloy::primitives::U256::from(node) {
+                return Err(WalletError::TypedData(format!(
+                    "domain chain id ({domain_chain}) is not the node's ({node})"
+                )));
+            }
+        }
+        let hash = tokio::task::spawn_blocking(move || data.eip712_signing_hash())
+            .await
+            .map_err(|e| WalletError::TypedData(format!("hashing task failed: {e}")))?
+            .map_err(|e| WalletError::TypedData(e.to_string()))?;
         signer.sign_hash(&hash).await.map_err(WalletError::from_signer)
     }
 
@@ -241,7 +284,31 @@ impl Wallet {
         mut request: TransactionRequest,
     ) -> Result<(HsmSigner, TransactionRequest), WalletError> {
         let from = request.from.ok_or(WalletError::MissingFrom)?;
+        if let Some(policy) = &self.policy {
+            let to = match request.to {
+                Some(TxKind::Call(to)) => Some(to),
+                None | Some(TxKind::Create) => None,
+            };
+            policy.check(from, to).map_err(WalletError::Rejected)?;
+        }
         let signer = self.keyring.signer(from).await?;
+
+        // Ambiguous requests are refused rather than signed with one reading of them.
+        if let (Some(data), Some(input)) = (&request.input.data, &request.input.input)
+            && data != input
+        {
+            return Err(WalletError::Invalid("both data and input given, and they differ".into()));
+        }
+        if request.gas_price.is_some()
+            && (request.max_fee_per_gas.is_some() || request.max_priority_fee_per_gas.is_some())
+        {
+            return Err(WalletError::Invalid(
+                "gasPrice cannot be combined with maxFeePerGas or maxPriorityFeePerGas".into(),
+            ));
+        }
+        if request.nonce == Some(u64::MAX) {
+            return Err(WalletError::Invalid("nonce 2^64-1 is not allowed (EIP-2681)".into()));
+        }
 
         // No recipient means a contract creation, as in every node's eth_sendTransaction.
         if request.to.is_none() {

@@ -47,7 +47,15 @@ impl Cli {
             .env("ECROP_RPC_URL", &self.endpoint)
             .env("ECROP_DEPLOYMENT", &self.deployment)
             .env("ECROP_ARTIFACTS", concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/out"))
-            .env("ECROP_MATRIX", concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/matrix.json"))
+            .env(
+                "ECROP_MATRIX",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../contracts/matrix.json,",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../contracts/custody.matrix.json"
+                ),
+            )
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .output()
             .unwrap();
@@ -87,7 +95,7 @@ fn register_keeper_daily_work_through_the_cli() {
 
     // Deployment is idempotent.
     let first = cli.json(admin, &["contracts", "deploy"]);
-    assert_eq!(first["deployed"].as_array().unwrap().len(), 4);
+    assert_eq!(first["deployed"].as_array().unwrap().len(), 5);
     assert!(first["functions_set"].as_u64().unwrap() > 0);
     let again = cli.json(admin, &["contracts", "deploy"]);
     assert_eq!(again["deployed"].as_array().unwrap().len(), 0);
@@ -427,6 +435,208 @@ fn register_keeper_daily_work_through_the_cli() {
     assert_eq!(csv.lines().count(), 2, "{csv}");
     let err = cli.fails(admin, &["register", "export", "--block", "99999999"]);
     assert!(err.contains("is in the future"), "{err}");
+}
+
+#[test]
+fn custody_withdrawals_through_the_cli() {
+    let net = DevNet::start(4);
+    let cli = Cli::new(&net);
+    let [officer, approver1, approver2, investor] =
+        [0, 1, 2, 3].map(|i| net.accounts[i].to_checksum(None));
+    let (officer, approver1, approver2, investor) =
+        (officer.as_str(), approver1.as_str(), approver2.as_str(), investor.as_str());
+
+    let deployed = cli.json(officer, &["contracts", "deploy"]);
+    let custody = deployed["contracts"]["Custody"].as_str().unwrap().to_owned();
+    for (role, account) in [
+        ("REGISTER_KEEPER", officer),
+        ("COMPLIANCE_OFFICER", officer),
+        ("CUSTODY_OFFICER", officer),
+        ("CUSTODY_APPROVER", officer),
+        ("ISSUER_AGENT", approver1),
+        ("CUSTODY_APPROVER", approver1),
+        ("CUSTODY_APPROVER", approver2),
+    ] {
+        cli.ok(officer, &["roles", "grant", "--role", role, "--account", account]);
+    }
+
+    // A security whose units the officer holds and the custody contract may receive.
+    cli.ok(
+        officer,
+        &[
+            "register",
+            "onboard",
+            "--holder-id",
+            "CUSTODIAN",
+            "--country",
+            "DE",
+            "--kyc-expiry",
+            "+30d",
+            "--wallet",
+            officer,
+            "--wallet",
+            &custody,
+        ],
+    );
+    cli.ok(
+        officer,
+        &[
+            "register",
+            "onboard",
+            "--holder-id",
+            "INV-D",
+            "--country",
+            "DE",
+            "--kyc-expiry",
+            "+30d",
+            "--wallet",
+            investor,
+        ],
+    );
+    let terms = cli.dir.join("terms.txt");
+    std::fs::write(&terms, "terms").unwrap();
+    let create = [
+        "register",
+        "create-security",
+        "--isin",
+        ISIN,
+        "--issuer",
+        approver1,
+        "--nominal",
+        "1",
+        "--volume",
+        "1000000",
+        "--terms",
+        terms.to_str().unwrap(),
+        "--terms-uri",
+        "u",
+    ];
+    let digest = |err: String| {
+        err.split("--digest ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned()
+    };
+    cli.ok(approver1, &["register", "consent", "--digest", &digest(cli.fails(officer, &create))]);
+    cli.ok(officer, &create);
+    let issue = ["register", "issue", "--isin", ISIN, "--holder", officer, "--amount", "1000"];
+    cli.ok(approver1, &["register", "consent", "--digest", &digest(cli.fails(officer, &issue))]);
+    cli.ok(officer, &issue);
+    let security =
+        cli.json(officer, &["contracts", "call", "SecuritiesRegister", "security", ISIN]);
+    let token = security["0"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('(')
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    cli.ok(
+        officer,
+        &[
+            "custody",
+            "policy",
+            "--asset",
+            &token,
+            "--approvals",
+            "2",
+            "--daily-limit",
+            "500",
+            "--timelock-threshold",
+            "300",
+            "--timelock-secs",
+            "3600",
+        ],
+    );
+    cli.ok(officer, &["custody", "open", "--client", "C1"]);
+    cli.ok(
+        officer,
+        &["custody", "deposit", "--client", "C1", "--asset", &token, "--amount", "400"],
+    );
+
+    // The address book changes only with a second person's approval.
+    let travel = cli.dir.join("travel.json");
+    std::fs::write(
+        &travel,
+        r#"{"originator": {"name": "C1 GmbH"}, "beneficiary": {"name": "D", "account": "x"}}"#,
+    )
+    .unwrap();
+    let request = [
+        "custody",
+        "request",
+        "--client",
+        "C1",
+        "--asset",
+        &token,
+        "--amount",
+        "100",
+        "--destination",
+        investor,
+        "--travel-rule",
+        travel.to_str().unwrap(),
+    ];
+    let err = cli.fails(officer, &request);
+    assert!(err.contains("reverted"), "destination not yet approved: {err}");
+    let change = cli.json(
+        officer,
+        &["custody", "destinations", "propose", "--client", "C1", "--destination", investor],
+    );
+    let change_id = change["changeId"].to_string();
+    let err = cli.fails(officer, &["custody", "destinations", "approve", "--change", &change_id]);
+    assert!(err.contains("reverted"), "the proposer cannot approve: {err}");
+    cli.ok(approver1, &["custody", "destinations", "approve", "--change", &change_id]);
+    let listed = cli.json(officer, &["custody", "destinations", "list", "--client", "C1"]);
+    assert_eq!(listed["destinations"][0].as_str().unwrap(), investor);
+
+    // Travel-rule data: only the hash goes on chain, and a file without parties is refused.
+    let bad = cli.dir.join("bad.json");
+    std::fs::write(&bad, r#"{"originator": {}}"#).unwrap();
+    let mut bad_request = request.to_vec();
+    *bad_request.last_mut().unwrap() = bad.to_str().unwrap();
+    let err = cli.fails(officer, &bad_request);
+    assert!(err.contains("lacks the beneficiary object"), "{err}");
+
+    let requested = cli.json(officer, &request);
+    let id = requested["withdrawalId"].to_string();
+    let expected_hash = ecrop::cli::custody::travel_rule_hash(&travel).unwrap();
+    assert_eq!(requested["travelRuleHash"].as_str().unwrap(), expected_hash.to_string());
+    let err = cli.fails(officer, &["custody", "approve", "--withdrawal", &id]);
+    assert!(err.contains("reverted"), "the requester cannot approve: {err}");
+    let err = cli.fails(officer, &["custody", "execute", "--withdrawal", &id]);
+    assert!(err.contains("cannot be executed now: AwaitingApprovals"), "{err}");
+    cli.ok(approver1, &["custody", "approve", "--withdrawal", &id]);
+    cli.ok(approver2, &["custody", "approve", "--withdrawal", &id]);
+    cli.ok(officer, &["custody", "execute", "--withdrawal", &id]);
+
+    // Above the threshold the time lock holds; compliance cancels during it.
+    let mut big = request.to_vec();
+    big[7] = "250";
+    let first_big = cli.json(officer, &big)["withdrawalId"].to_string();
+    big[7] = "301";
+    let err = cli.fails(officer, &big);
+    assert!(err.contains("reverted"), "300 left, 250 reserved: {err}");
+    cli.ok(approver1, &["custody", "approve", "--withdrawal", &first_big]);
+    cli.ok(approver2, &["custody", "approve", "--withdrawal", &first_big]);
+    cli.ok(
+        officer,
+        &["custody", "cancel", "--withdrawal", &first_big, "--reason", "sanctions hit"],
+    );
+    let err = cli.fails(officer, &["custody", "execute", "--withdrawal", &first_big]);
+    assert!(err.contains("AlreadyClosed"), "{err}");
+
+    // The statement is rebuilt from events and checked against the contract.
+    let statement = cli.json(officer, &["custody", "statement", "--client", "C1"]);
+    assert_eq!(statement["positions"][0]["balance"], "300", "{statement}");
+    assert_eq!(statement["positions"][0]["reserved"], "0");
+    let kinds: Vec<&str> = statement["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"deposit"), "{kinds:?}");
+    assert!(kinds.contains(&"withdrawal") && kinds.contains(&"release"), "{kinds:?}");
+    let text = cli.ok(officer, &["custody", "statement", "--client", "C1"]);
+    assert!(text.contains("closing positions (checked against the contract)"), "{text}");
 }
 
 #[test]

@@ -435,3 +435,125 @@ async fn a_send_without_recipient_deploys_a_contract() {
     let code = anvil.get_code_at(address).await.unwrap();
     assert_eq!(format!("0x{}", hex::encode(&code)), "0x602a60005260206000f3");
 }
+
+#[tokio::test]
+async fn browser_origins_and_foreign_hosts_are_refused() {
+    let net = DevNet::start(1);
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_accounts", "params": []}).to_string();
+    let client = reqwest::Client::new();
+
+    let refused = client
+        .post(&net.endpoint)
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let answer: Value = refused.json().await.unwrap();
+    assert_eq!(
+        answer["error"]["message"],
+        "origin not allowed (https://evil.example); see rpc.allowed_origins"
+    );
+
+    let rebound = client
+        .post(&net.endpoint)
+        .header("content-type", "application/json")
+        .header("host", "evil.example.com:8545")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+
+    // A WebSocket handshake from a web page is refused too.
+    let ws_url = net.endpoint.replace("http://", "ws://");
+    let mut headers = http::HeaderMap::new();
+    headers.insert("origin", "https://evil.example".parse().unwrap());
+    let ws =
+        jsonrpsee::ws_client::WsClientBuilder::default().set_headers(headers).build(&ws_url).await;
+    assert!(ws.is_err(), "websocket from a foreign origin must be refused");
+
+    // Local tools without an Origin still work.
+    let (status, answer) = post_raw(&net.endpoint, body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn hostile_or_ambiguous_signing_requests_are_refused() {
+    let net = DevNet::start(1);
+    let from = net.accounts[0];
+
+    // Typed data nesting that would overflow the stack while hashing.
+    let mut types = serde_json::Map::new();
+    for i in 0..600 {
+        types.insert(format!("T{i}"), json!([{"name": "x", "type": format!("T{}", i + 1)}]));
+    }
+    types.insert("T600".into(), json!([{"name": "x", "type": "uint256"}]));
+    let deep = json!({"types": types, "primaryType": "T0", "domain": {}, "message": {}});
+    let answer = call(&net.endpoint, "eth_signTypedData_v4", json!([from, deep])).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().starts_with("typed data too large"),
+        "{answer}"
+    );
+    let dims = json!({"types": {"A": [{"name": "x", "type": format!("uint8{}", "[]".repeat(50_000))}]}, "primaryType": "A", "domain": {}, "message": {}});
+    let answer = call(&net.endpoint, "eth_signTypedData_v4", json!([from, dims])).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+
+    // A domain for another chain.
+    let other_chain = json!({
+        "types": {"EIP712Domain": [{"name": "chainId", "type": "uint256"}], "M": [{"name": "a", "type": "uint256"}]},
+        "primaryType": "M", "domain": {"chainId": 1}, "message": {"a": 1}
+    });
+    let answer = call(&net.endpoint, "eth_signTypedData_v4", json!([from, other_chain])).await;
+    assert_eq!(
+        answer["error"]["message"],
+        "invalid typed data: domain chain id (1) is not the node's (31337)"
+    );
+
+    // Contradictory transaction fields.
+    let to = Address::repeat_byte(1);
+    for (request, message) in [
+        (
+            json!({"from": from, "to": to, "data": "0x01", "input": "0x02"}),
+            "invalid transaction: both data and input given, and they differ",
+        ),
+        (
+            json!({"from": from, "to": to, "gasPrice": "0x1", "maxFeePerGas": "0x2"}),
+            "invalid transaction: gasPrice cannot be combined with maxFeePerGas or maxPriorityFeePerGas",
+        ),
+        (
+            json!({"from": from, "to": to, "nonce": "0xffffffffffffffff"}),
+            "invalid transaction: nonce 2^64-1 is not allowed (EIP-2681)",
+        ),
+    ] {
+        let answer = call(&net.endpoint, "eth_sendTransaction", json!([request])).await;
+        assert_eq!(answer["error"]["message"], message, "{answer}");
+        assert_eq!(answer["error"]["code"], -32602);
+    }
+
+    // Still serving.
+    assert!(call(&net.endpoint, "eth_blockNumber", json!([])).await["result"].is_string());
+}
+
+#[tokio::test]
+async fn signing_calls_without_a_usable_id_are_not_executed() {
+    let net = DevNet::start(1);
+    let from = net.accounts[0];
+    let anvil = provider(&net.upstream);
+    for id in [json!(-1), json!(1.5), json!([1]), json!({"a": 1})] {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendTransaction",
+            "params": [{"from": from, "to": from}]});
+        post_raw(&net.endpoint, body.to_string()).await;
+    }
+    let body = json!({"jsonrpc": "2.0", "method": "eth_sendTransaction", "params": [{"from": from, "to": from}]});
+    post_raw(&net.endpoint, body.to_string()).await;
+    assert_eq!(
+        anvil.get_transaction_count(from).await.unwrap(),
+        0,
+        "a transaction was sent without an answer"
+    );
+}

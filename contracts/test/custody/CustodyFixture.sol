@@ -97,7 +97,7 @@ abstract contract CustodyFixture is Fixture {
     // ---------------------------------------------------------------- wiring
 
     function _custodyJson() internal view returns (string memory) {
-        return vm.readFile(string.concat(vm.projectRoot(), "/test/custody/custody.matrix.json"));
+        return vm.readFile(string.concat(vm.projectRoot(), "/custody.matrix.json"));
     }
 
     function _custodyFunctions() internal view returns (FunctionSpec[] memory) {

@@ -27,14 +27,15 @@ pub enum ContractsCommand {
 /// Options of `ecrop contracts deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// The permission matrix to wire.
+    /// The permission matrix files to wire, repeated or comma-separated.
     #[arg(
         long,
         env = "ECROP_MATRIX",
         value_name = "FILE",
-        default_value = "contracts/matrix.json"
+        value_delimiter = ',',
+        default_values = ["contracts/matrix.json", "contracts/custody.matrix.json"]
     )]
-    pub matrix: PathBuf,
+    pub matrix: Vec<PathBuf>,
     /// Chain options.
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -49,8 +50,9 @@ pub struct CallArgs {
     /// Function name.
     #[arg(value_name = "FUNCTION")]
     pub function: String,
-    /// Arguments, in Solidity literal form (numbers, 0x hex, true/false, [a,b], (a,b)).
-    #[arg(value_name = "ARG", allow_hyphen_values = true)]
+    /// Arguments, in Solidity literal form (numbers, 0x hex, true/false, [a,b], (a,b));
+    /// put negative numbers after `--`.
+    #[arg(value_name = "ARG")]
     pub args: Vec<String>,
     /// Block to read at (calls only; default latest).
     #[arg(long, value_name = "N")]
@@ -94,7 +96,7 @@ pub async fn run(command: &ContractsCommand) -> anyhow::Result<()> {
 
 async fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
     let artifacts = Artifacts::new(&args.chain.artifacts);
-    let matrix = Matrix::load(&args.matrix)?;
+    let matrix = Matrix::load_all(&args.matrix)?;
     let client = args.chain.client(&artifacts)?;
     let quiet = args.chain.json;
     let progress = move |line: &str| {

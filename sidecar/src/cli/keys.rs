@@ -80,7 +80,10 @@ pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Generate(args) => {
             let label = args.label.clone();
             if label.is_empty() || label.len() > 64 {
-                anyhow::bail!("key label must be 1 to 64 characters");
+                anyhow::bail!("key label must be 1 to 64 bytes long");
+            }
+            if label.chars().any(char::is_control) {
+                anyhow::bail!("key label must not contain control characters");
             }
             let key = tokio::task::spawn_blocking(move || token.generate_key(&label))
                 .await

@@ -1,12 +1,34 @@
 //! `ecrop serve`: the long-running sidecar.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
+use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Args;
 
 use super::{Cli, HsmArgs, LimitArgs};
-use crate::{config, rpc, signer::Keyring, upstream::Upstream, wallet::Wallet};
+use crate::{
+    config::{self, PermissioningFile},
+    onchain::Deployment,
+    permissioning::{
+        decision::{DEFAULT_DECISION_LISTEN, DecisionServer},
+        follower::{DEFAULT_POLL_INTERVAL, Follower, FollowerConfig},
+        policy::AllowlistPolicy,
+    },
+    rpc,
+    signer::Keyring,
+    store::Store,
+    upstream::Upstream,
+    wallet::Wallet,
+};
+
+/// Name of the governance contract in a deployment file.
+const GOVERNANCE_NAME: &str = "ConsortiumGovernance";
 
 /// Options of `ecrop serve`.
 #[derive(Debug, Args)]
@@ -26,6 +48,122 @@ pub struct ServeArgs {
     /// Token options.
     #[command(flatten)]
     pub hsm: HsmArgs,
+
+    /// Permissioning options.
+    #[command(flatten)]
+    pub perm: PermArgs,
+}
+
+/// Options of the permissioning follower, the decision API and send enforcement. Permissioning
+/// is on when a governance address or a deployment file is given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PermArgs {
+    /// Address of the ConsortiumGovernance contract [config: permissioning.governance].
+    #[arg(long, env = "ECROP_PERM_GOVERNANCE", value_name = "ADDRESS")]
+    pub perm_governance: Option<Address>,
+
+    /// Deployment file naming ConsortiumGovernance, used without --perm-governance
+    /// [config: permissioning.deployment].
+    #[arg(long, env = "ECROP_PERM_DEPLOYMENT", value_name = "FILE")]
+    pub perm_deployment: Option<PathBuf>,
+
+    /// WebSocket URL of the node for new-block notifications; polling only without it
+    /// [config: permissioning.ws_url].
+    #[arg(long, env = "ECROP_PERM_WS_URL", value_name = "URL")]
+    pub perm_ws_url: Option<String>,
+
+    /// Listen address of the decision API [config: permissioning.decision_listen]
+    /// [default: 127.0.0.1:8547].
+    #[arg(long, env = "ECROP_DECISION_LISTEN", value_name = "ADDR")]
+    pub decision_listen: Option<SocketAddr>,
+
+    /// Directory of the RocksDB store [config: permissioning.store_path] [default: .ecrop/store].
+    #[arg(long, env = "ECROP_STORE_PATH", value_name = "DIR")]
+    pub store_path: Option<PathBuf>,
+
+    /// Refuse sends from accounts the allowlist does not allow (true or false)
+    /// [config: permissioning.enforce] [default: true].
+    #[arg(long, env = "ECROP_PERM_ENFORCE", value_name = "BOOL")]
+    pub perm_enforce: Option<bool>,
+
+    /// Polling interval in milliseconds [config: permissioning.poll_interval_ms] [default: 1000].
+    #[arg(long, env = "ECROP_PERM_POLL_MS", value_name = "MS")]
+    pub perm_poll_ms: Option<u64>,
+}
+
+impl PermArgs {
+    /// Applies these overrides to the file's `[permissioning]` section.
+    pub fn apply(&self, file: &mut PermissioningFile) {
+        if let Some(governance) = self.perm_governance {
+            file.governance = Some(governance);
+        }
+        if let Some(path) = &self.perm_deployment {
+            file.deployment = Some(path.clone());
+        }
+        if let Some(url) = &self.perm_ws_url {
+            file.ws_url = Some(url.clone());
+        }
+        if let Some(listen) = self.decision_listen {
+            file.decision_listen = Some(listen);
+        }
+        if let Some(path) = &self.store_path {
+            file.store_path = Some(path.clone());
+        }
+        if let Some(enforce) = self.perm_enforce {
+            file.enforce = Some(enforce);
+        }
+        if let Some(ms) = self.perm_poll_ms {
+            file.poll_interval_ms = Some(ms);
+        }
+    }
+}
+
+/// The running permissioning parts.
+struct Permissioning {
+    follower: Follower,
+    decisions: DecisionServer,
+    enforce: bool,
+}
+
+/// Starts the follower and the decision API when permissioning is configured.
+async fn start_permissioning(
+    file: &PermissioningFile,
+    upstream_url: &str,
+) -> anyhow::Result<Option<Permissioning>> {
+    let governance = match (file.governance, &file.deployment) {
+        (Some(address), _) => address,
+        (None, Some(path)) => Deployment::load(path)?.address(GOVERNANCE_NAME)?,
+        (None, None) => return Ok(None),
+    };
+    let poll_interval = match file.poll_interval_ms {
+        Some(0) => {
+            anyhow::bail!("config invalid: permissioning.poll_interval_ms must be above zero")
+        }
+        Some(ms) => Duration::from_millis(ms),
+        None => DEFAULT_POLL_INTERVAL,
+    };
+    let store_path =
+        file.store_path.clone().unwrap_or_else(|| Path::new(config::DEFAULT_STORE_PATH).into());
+    std::fs::create_dir_all(&store_path)
+        .with_context(|| format!("creating the store directory ({})", store_path.display()))?;
+    let store = Store::open(&store_path)?;
+    let follower = Follower::spawn(
+        FollowerConfig {
+            http_url: upstream_url.to_owned(),
+            ws_url: file.ws_url.clone(),
+            governance,
+            poll_interval,
+        },
+        store,
+    )?;
+    let listen = match file.decision_listen {
+        Some(listen) => listen,
+        None => DEFAULT_DECISION_LISTEN.parse().context("default decision listen address")?,
+    };
+    let decisions = DecisionServer::start(listen, follower.state(), follower.status()).await?;
+    let enforce = file.enforce.unwrap_or(true);
+    tracing::info!(target: "ecrop::perm", %governance, enforce, store = %store_path.display(), "permissioning on");
+    Ok(Some(Permissioning { follower, decisions, enforce }))
 }
 
 /// Runs the sidecar until SIGINT or SIGTERM.
@@ -45,14 +183,28 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
     tracing::info!(target: "ecrop::upstream", url = %upstream.url(), "upstream node");
-    let wallet = Arc::new(Wallet::new(keyring, upstream));
-    let server =
-        rpc::start(&rpc_settings, wallet).await.context("starting the JSON-RPC endpoint")?;
+    args.perm.apply(&mut file.permissioning);
+    let permissioning = start_permissioning(&file.permissioning, upstream.url().as_str()).await?;
+
+    let mut wallet = Wallet::new(keyring, upstream);
+    if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
+        wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
+    }
+    let server = rpc::start(&rpc_settings, Arc::new(wallet))
+        .await
+        .context("starting the JSON-RPC endpoint")?;
     println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());
+    if let Some(perm) = &permissioning {
+        println!("ecrop decisions on http://{}", perm.decisions.local_addr());
+    }
 
     shutdown_signal().await;
     tracing::info!(target: "ecrop::rpc", "shutting down; finishing calls in flight");
     server.stop().await;
+    if let Some(perm) = permissioning {
+        perm.decisions.stop().await;
+        perm.follower.stop().await;
+    }
     Ok(())
 }
 

@@ -288,6 +288,18 @@ pub fn parse_args(f: &Function, args: &[String]) -> Result<Vec<DynSolValue>, Cha
                 reason,
             };
             let ty: DynSolType = param.resolve().map_err(|e| bad(e.to_string()))?;
+            // Short text for a fixed-size bytes parameter (an ISIN, a currency code) is taken
+            // as its ASCII bytes, right-padded, as the contracts store such codes.
+            if let DynSolType::FixedBytes(size) = ty
+                && !text.starts_with("0x")
+                && !text.is_empty()
+                && text.len() <= size
+                && text.is_ascii()
+            {
+                let mut word = [0u8; 32];
+                word[..text.len()].copy_from_slice(text.as_bytes());
+                return Ok(DynSolValue::FixedBytes(word.into(), size));
+            }
             ty.coerce_str(text).map_err(|e| bad(e.to_string()))
         })
         .collect()

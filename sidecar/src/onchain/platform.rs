@@ -19,13 +19,14 @@ use super::{Artifacts, ChainError, Client, Deployment};
 const MAX_MATRIX_BYTES: u64 = 1024 * 1024;
 
 /// The platform's contracts in deployment order.
-pub const PLATFORM_CONTRACTS: [&str; 4] =
-    ["EcropAccessManager", "InvestorRegistry", "SecuritiesRegister", "InstructionBook"];
+pub const PLATFORM_CONTRACTS: [&str; 5] =
+    ["EcropAccessManager", "InvestorRegistry", "SecuritiesRegister", "InstructionBook", "Custody"];
 
 /// The permission matrix file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Matrix {
-    /// Roles, by id.
+    /// Roles, by id (a partial file, such as the custody one, may leave them to another).
+    #[serde(default)]
     pub roles: Vec<MatrixRole>,
     /// Restricted functions and the role that may call each.
     pub functions: Vec<MatrixFunction>,
@@ -93,6 +94,39 @@ impl Matrix {
                 .map_err(|_| bad(format!("system grant names unknown role {}", g.role)))?;
         }
         Ok(matrix)
+    }
+
+    /// Reads several matrix files into one: roles from all of them, functions and system
+    /// grants appended in order. The functions' roles are checked once all are read.
+    pub fn load_all(paths: &[std::path::PathBuf]) -> Result<Self, ChainError> {
+        let mut merged =
+            Self { roles: Vec::new(), functions: Vec::new(), system_grants: Vec::new() };
+        for path in paths {
+            let bad = |reason: String| ChainError::ArtifactInvalid {
+                path: path.display().to_string(),
+                reason,
+            };
+            let size = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.len();
+            if size > MAX_MATRIX_BYTES {
+                return Err(bad(format!("larger than {MAX_MATRIX_BYTES} bytes")));
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            let part: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            for role in part.roles {
+                if !merged.roles.iter().any(|r| r.id == role.id) {
+                    merged.roles.push(role);
+                }
+            }
+            merged.functions.extend(part.functions);
+            merged.system_grants.extend(part.system_grants);
+        }
+        for f in &merged.functions {
+            merged.role_id(&f.role)?;
+        }
+        for g in &merged.system_grants {
+            merged.role_id(&g.role)?;
+        }
+        Ok(merged)
     }
 
     /// The id of role `name` (case-insensitive; `-` and `_` alike).
@@ -176,6 +210,7 @@ pub async fn deploy(
                 DynSolValue::Address(deployment.address("EcropAccessManager")?),
                 DynSolValue::Address(deployment.address("SecuritiesRegister")?),
             ],
+            "Custody" => vec![DynSolValue::Address(deployment.address("EcropAccessManager")?)],
             other => return Err(ChainError::NotDeployed(other.to_owned())),
         };
         progress(&format!("deploying {name} ({}/{})", index + 1, PLATFORM_CONTRACTS.len()));

@@ -2,7 +2,8 @@
 //!
 //! Codes follow JSON-RPC 2.0 and EIP-1474: -32602 for bad parameters, -32000 for an account
 //! the sidecar holds no key for (as geth answers), -32002 when the token or the node is
-//! unavailable. Errors from the node are relayed with the node's own code, message and data.
+//! unavailable, -32003 when the sidecar's transaction policy (the account allowlist) refuses.
+//! Errors from the node are relayed with the node's own code, message and data.
 
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -14,6 +15,11 @@ pub const INVALID_PARAMS: i32 = -32602;
 pub const UNKNOWN_ACCOUNT: i32 = -32000;
 /// A resource the call needs is unavailable (EIP-1474): the token or the node.
 pub const RESOURCE_UNAVAILABLE: i32 = -32002;
+/// Transaction rejected (EIP-1474): the sidecar's policy refused the sender or target.
+pub const TRANSACTION_REJECTED: i32 = -32003;
+/// The request was refused before it reached a method (origin or host not allowed); the
+/// implementation-defined server error range of JSON-RPC 2.0.
+pub const FORBIDDEN: i32 = -32099;
 /// Internal error (JSON-RPC 2.0).
 pub const INTERNAL_ERROR: i32 = -32603;
 
@@ -43,7 +49,11 @@ pub fn wallet_error(error: WalletError) -> ErrorObjectOwned {
         | WalletError::ChainIdMismatch { .. }
         | WalletError::UnsupportedType(_)
         | WalletError::Incomplete(_)
+        | WalletError::Invalid(_)
         | WalletError::TypedData(_) => invalid_params(error.to_string()),
+        WalletError::Rejected(_) => {
+            ErrorObjectOwned::owned(TRANSACTION_REJECTED, error.to_string(), None::<()>)
+        }
         WalletError::Signing(_) | WalletError::HashMismatch { .. } => {
             ErrorObjectOwned::owned(INTERNAL_ERROR, error.to_string(), None::<()>)
         }

@@ -87,3 +87,145 @@ where
         })
     }
 }
+
+/// Layer producing [`OriginHostFilter`].
+#[derive(Debug, Clone)]
+pub struct OriginHostFilterLayer {
+    rules: std::sync::Arc<OriginHostRules>,
+}
+
+/// Which `Origin` and `Host` headers are accepted.
+#[derive(Debug, Clone, Default)]
+pub struct OriginHostRules {
+    /// Allowed origins, compared exactly (case-insensitive); `*` allows any.
+    pub origins: Vec<String>,
+    /// Allowed host names without port, case-insensitive; `*` allows any.
+    pub hosts: Vec<String>,
+}
+
+impl OriginHostRules {
+    /// Why a request with these headers is refused, or `None` when it may pass.
+    pub fn refusal(&self, origin: Option<&str>, host: Option<&str>) -> Option<String> {
+        if let Some(origin) = origin {
+            let allowed = self.origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin));
+            if !allowed {
+                return Some(format!("origin not allowed ({origin}); see rpc.allowed_origins"));
+            }
+        }
+        if self.hosts.iter().any(|h| h == "*") {
+            return None;
+        }
+        let Some(host) = host else {
+            return Some("host header missing".to_owned());
+        };
+        let name = host_name(host);
+        if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            None
+        } else {
+            Some(format!("host not allowed ({name}); see rpc.allowed_hosts"))
+        }
+    }
+}
+
+/// The host part of a `Host` header: `[::1]:8545` gives `[::1]`, `localhost:8545` gives
+/// `localhost`.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+impl OriginHostFilterLayer {
+    /// Filters by `rules`.
+    pub fn new(rules: OriginHostRules) -> Self {
+        Self { rules: std::sync::Arc::new(rules) }
+    }
+}
+
+impl<S> Layer<S> for OriginHostFilterLayer {
+    type Service = OriginHostFilter<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OriginHostFilter { inner, rules: self.rules.clone() }
+    }
+}
+
+/// Refuses requests from browser origins and host names not configured, before they reach
+/// the JSON-RPC service: a web page the operator visits cannot make the sidecar sign, and DNS
+/// rebinding cannot reach a loopback endpoint under a foreign name.
+#[derive(Debug, Clone)]
+pub struct OriginHostFilter<S> {
+    inner: S,
+    rules: std::sync::Arc<OriginHostRules>,
+}
+
+impl<S> Service<HttpRequest> for OriginHostFilter<S>
+where
+    S: Service<HttpRequest, Response = jsonrpsee::server::HttpResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequest) -> Self::Future {
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let Some(reason) =
+            self.rules.refusal(header(http::header::ORIGIN), header(http::header::HOST))
+        else {
+            return Box::pin(self.inner.call(request));
+        };
+        tracing::debug!(target: "ecrop::rpc", %reason, "request refused");
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": null,
+            "error": {"code": super::error::FORBIDDEN, "message": reason},
+        });
+        let response = http::Response::builder()
+            .status(http::StatusCode::FORBIDDEN)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(HttpBody::from(body.to_string()));
+        Box::pin(async move {
+            Ok(response.unwrap_or_else(|_| http::Response::new(HttpBody::from("forbidden"))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> OriginHostRules {
+        OriginHostRules {
+            origins: vec!["https://app.example".into()],
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+        }
+    }
+
+    #[test]
+    fn lets_local_tools_through() {
+        assert_eq!(rules().refusal(None, Some("127.0.0.1:8545")), None);
+        assert_eq!(rules().refusal(None, Some("localhost")), None);
+        assert_eq!(rules().refusal(None, Some("[::1]:8545")), None);
+        assert_eq!(rules().refusal(Some("https://APP.example"), Some("localhost:1")), None);
+    }
+
+    #[test]
+    fn refuses_foreign_origins_and_rebound_hosts() {
+        assert_eq!(
+            rules().refusal(Some("https://evil.example"), Some("127.0.0.1:8545")).unwrap(),
+            "origin not allowed (https://evil.example); see rpc.allowed_origins"
+        );
+        assert_eq!(
+            rules().refusal(None, Some("evil.example.com:8545")).unwrap(),
+            "host not allowed (evil.example.com); see rpc.allowed_hosts"
+        );
+        assert_eq!(rules().refusal(None, None).unwrap(), "host header missing");
+        let open = OriginHostRules { origins: vec!["*".into()], hosts: vec!["*".into()] };
+        assert_eq!(open.refusal(Some("https://x"), None), None);
+    }
+}

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod http;
 pub mod passthrough;
+pub mod typed_data;
 
 use std::{collections::HashSet, net::SocketAddr, sync::Arc};
 
@@ -99,6 +100,10 @@ pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcSer
         .set_rpc_middleware(middleware)
         .set_http_middleware(
             tower::ServiceBuilder::new()
+                .layer(http::OriginHostFilterLayer::new(http::OriginHostRules {
+                    origins: settings.allowed_origins.clone(),
+                    hosts: settings.allowed_hosts.clone(),
+                }))
                 .layer(http::DrainOversizedLayer::new(settings.max_request_bytes)),
         )
         .build(settings.listen)
@@ -168,7 +173,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
             let (address, data): (Address, serde_json::Value) = params.parse()?;
             let data = typed_data_param(data)?;
             let signature =
-                wallet.sign_typed_data(address, &data).await.map_err(error::wallet_error)?;
+                wallet.sign_typed_data(address, data).await.map_err(error::wallet_error)?;
             Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
         })
         .map_err(register)?;
@@ -182,11 +187,16 @@ fn transaction_param(params: &Params<'_>) -> Result<TransactionRequest, ErrorObj
     Ok(request)
 }
 
-/// Typed data arrives as an object or, from many wallets, as a JSON string holding one.
+/// Typed data arrives as an object or, from many wallets, as a JSON string holding one. It is
+/// checked against [`typed_data::check_bounds`] before it is parsed into types.
 fn typed_data_param(value: serde_json::Value) -> Result<TypedData, ErrorObjectOwned> {
-    let parsed = match value {
-        serde_json::Value::String(text) => serde_json::from_str(&text),
-        other => serde_json::from_value(other),
+    let value = match value {
+        serde_json::Value::String(text) => serde_json::from_str(&text)
+            .map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))?,
+        other => other,
     };
-    parsed.map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))
+    typed_data::check_bounds(&value)
+        .map_err(|reason| error::invalid_params(format!("typed data too large: {reason}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| error::invalid_params(format!("invalid typed data: {e}")))
 }

@@ -100,7 +100,10 @@ where
         notification: Notification<'a>,
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         if self.local.contains(notification.method_name()) {
-            return Either::Left(self.inner.notification(notification));
+            // The sidecar's own methods sign; a signature nobody can receive is never made.
+            // (The server also reads calls with ids it cannot parse, e.g. -1, as notifications.)
+            tracing::debug!(target: "ecrop::rpc", method = %notification.method_name(), "notification of a signing method ignored");
+            return Either::Left(std::future::ready(MethodResponse::notification()));
         }
         let upstream = self.upstream.clone();
         Either::Right(async move {

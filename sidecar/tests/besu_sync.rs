@@ -55,20 +55,21 @@ async fn initial_sync_fills_besu_with_one_call_per_list_and_writes_the_file() {
     assert_eq!(report.added_accounts, vec![lower(account(0xaa)), lower(account(0xbb))]);
     assert_eq!(report.change_calls, 2);
     assert!(report.file_written);
-    let lists = besu.lists.lock().unwrap();
-    assert_eq!(
-        lists.node_urls(),
-        [enode(1, 30303).to_string(), enode(2, 30304).to_string()].into()
-    );
-    assert_eq!(lists.account_set(), [account(0xaa), account(0xbb)].into());
-    let calls: Vec<String> = lists.change_calls().into_iter().map(|(m, _)| m).collect();
-    assert_eq!(calls, ["perm_addNodesToAllowlist", "perm_addAccountsToAllowlist"]);
-    // Params are one list, as Besu documents ("params":[["enode://…", …]]).
-    assert_eq!(
-        lists.change_calls()[1].1,
-        serde_json::json!([[lower(account(0xaa)), lower(account(0xbb))]])
-    );
-    drop(lists);
+    {
+        let lists = besu.lists.lock().unwrap();
+        assert_eq!(
+            lists.node_urls(),
+            [enode(1, 30303).to_string(), enode(2, 30304).to_string()].into()
+        );
+        assert_eq!(lists.account_set(), [account(0xaa), account(0xbb)].into());
+        let calls: Vec<String> = lists.change_calls().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(calls, ["perm_addNodesToAllowlist", "perm_addAccountsToAllowlist"]);
+        // Params are one list, as Besu documents ("params":[["enode://…", …]]).
+        assert_eq!(
+            lists.change_calls()[1].1,
+            serde_json::json!([[lower(account(0xaa)), lower(account(0xbb))]])
+        );
+    }
 
     let content = std::fs::read_to_string(&file).unwrap();
     let expected = format!(
@@ -102,23 +103,27 @@ async fn additions_and_removals_change_only_the_difference() {
     assert_eq!(report.removed_nodes, vec![enode(1, 1).to_string()]);
     assert_eq!(report.added_accounts, vec![lower(account(3))]);
     assert_eq!(report.removed_accounts, vec![lower(account(1))]);
-    let lists = besu.lists.lock().unwrap();
-    assert_eq!(lists.node_urls(), [enode(2, 2).to_string(), enode(3, 3).to_string()].into());
-    assert_eq!(lists.account_set(), [account(2), account(3)].into());
-    let calls: Vec<(String, serde_json::Value)> = lists.change_calls();
-    assert_eq!(
-        calls,
-        vec![
-            ("perm_addNodesToAllowlist".into(), serde_json::json!([[enode(3, 3).to_string()]])),
-            (
-                "perm_removeNodesFromAllowlist".into(),
-                serde_json::json!([[enode(1, 1).to_string()]])
-            ),
-            ("perm_addAccountsToAllowlist".into(), serde_json::json!([[lower(account(3))]])),
-            ("perm_removeAccountsFromAllowlist".into(), serde_json::json!([[lower(account(1))]])),
-        ]
-    );
-    drop(lists);
+    {
+        let lists = besu.lists.lock().unwrap();
+        assert_eq!(lists.node_urls(), [enode(2, 2).to_string(), enode(3, 3).to_string()].into());
+        assert_eq!(lists.account_set(), [account(2), account(3)].into());
+        let calls: Vec<(String, serde_json::Value)> = lists.change_calls();
+        assert_eq!(
+            calls,
+            vec![
+                ("perm_addNodesToAllowlist".into(), serde_json::json!([[enode(3, 3).to_string()]])),
+                (
+                    "perm_removeNodesFromAllowlist".into(),
+                    serde_json::json!([[enode(1, 1).to_string()]])
+                ),
+                ("perm_addAccountsToAllowlist".into(), serde_json::json!([[lower(account(3))]])),
+                (
+                    "perm_removeAccountsFromAllowlist".into(),
+                    serde_json::json!([[lower(account(1))]])
+                ),
+            ]
+        );
+    }
     besu.stop().await;
 }
 
@@ -138,10 +143,11 @@ async fn a_sync_when_already_in_sync_changes_nothing() {
     let again = sync.sync_once(&desired).await.unwrap();
 
     assert_eq!(again, SyncReport { block: 3, ..SyncReport::default() });
-    let lists = besu.lists.lock().unwrap();
-    assert!(lists.change_calls().is_empty(), "{:?}", lists.calls);
-    assert_eq!(lists.calls.len(), 2, "one read per list");
-    drop(lists);
+    {
+        let lists = besu.lists.lock().unwrap();
+        assert!(lists.change_calls().is_empty(), "{:?}", lists.calls);
+        assert_eq!(lists.calls.len(), 2, "one read per list");
+    }
     // Separate files hold one key each.
     let nodes = std::fs::read_to_string(dir.path().join("nodes.toml")).unwrap();
     assert!(nodes.ends_with(&format!("nodes-allowlist=[\"{}\"]\n", enode(1, 1))));
@@ -169,10 +175,11 @@ async fn entries_edited_by_hand_on_besu_are_put_back() {
     assert_eq!(report.removed_nodes, vec![enode(9, 9).to_string()]);
     assert_eq!(report.added_nodes, vec![enode(1, 1).to_string()]);
     assert_eq!(report.removed_accounts.len(), 1);
-    let l = besu.lists.lock().unwrap();
-    assert_eq!(l.node_urls(), [enode(1, 1).to_string()].into());
-    assert_eq!(l.account_set(), [account(1)].into());
-    drop(l);
+    {
+        let l = besu.lists.lock().unwrap();
+        assert_eq!(l.node_urls(), [enode(1, 1).to_string()].into());
+        assert_eq!(l.account_set(), [account(1)].into());
+    }
     besu.stop().await;
 }
 

@@ -432,7 +432,7 @@ async fn refuses_sends_from_accounts_not_allowed_and_answers_the_decision_api() 
         (
             format!("/v1/connection?source={}&destination={first}&block=1", &first[..127]),
             400,
-            format!("invalid source ({}): expected 128 hex digits", &first[..127]),
+            format!("invalid source ({}…): expected 128 hex digits", &first[..80]),
         ),
         (
             format!("/v1/connection?source={first}&destination={first}&block=ten"),

@@ -7,10 +7,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/fake_besu.rs"]
+mod fake_besu;
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::{Arc, Mutex},
+};
 
 use common::{DevNet, ECROP};
+use fake_besu::{FakeBesu, Lists};
 use serde_json::{Value, json};
 
 const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../permissioning/out");
@@ -142,7 +149,7 @@ fn consortium_governs_nodes_accounts_validators_and_members_through_the_cli() {
     assert_eq!(p1["approvals"], 1);
     assert_eq!(p1["threshold"], 2);
     let human = cli.ok(a, &["perm", "status"]);
-    assert!(human.contains(&format!("#1    add-node         1/2  open until block ")), "{human}");
+    assert!(human.contains("#1    add-node         1/2  open until block "), "{human}");
     assert!(human.contains(&format!("add node {node1} owned by {a}")), "{human}");
 
     let approved = cli.json(b, &["perm", "approve", "--proposal", "1"]);
@@ -228,6 +235,34 @@ fn consortium_governs_nodes_accounts_validators_and_members_through_the_cli() {
     let status = cli.json(a, &["perm", "status"]);
     assert_eq!(status["members"], 4);
     assert_eq!(status["threshold"], 3);
+
+    // Besu's local allowlists follow the contracts: a stale node goes, node 1 and account D
+    // (in force once its activation block is mined) come; the file is written for cold starts.
+    let mined = common_call(&net.endpoint, "anvil_mine", json!(["0xa"]));
+    assert!(mined.get("error").is_none(), "{mined}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lists = Arc::new(Mutex::new(Lists::default()));
+    lists.lock().unwrap().nodes.push(enode(ID2, 30399).parse().unwrap());
+    let besu = runtime.block_on(FakeBesu::start(lists.clone()));
+    let file = net.dir.path().join("permissions_config.toml");
+    let sync = [
+        "perm",
+        "sync-besu",
+        "--besu-url",
+        &besu.url,
+        "--permissions-file",
+        file.to_str().unwrap(),
+    ];
+    let report = cli.json(a, &sync);
+    assert_eq!(report["added_nodes"], json!([node1]));
+    assert_eq!(report["removed_nodes"], json!([enode(ID2, 30399)]));
+    assert_eq!(report["added_accounts"], json!([d.to_lowercase()]));
+    assert_eq!(report["file_written"], true);
+    let content = std::fs::read_to_string(&file).unwrap();
+    assert!(content.contains(&format!("nodes-allowlist=[\"{node1}\"]\n")), "{content}");
+    assert!(content.contains(&format!("accounts-allowlist=[\"{}\"]\n", d.to_lowercase())));
+    assert_eq!(cli.ok(a, &sync), format!("besu already in sync with block {}\n", report["block"]));
+    runtime.block_on(besu.stop());
 
     // Removing node 1 needs 3 of 4 now: two approvals are one short and do not execute.
     let remove = cli.json(d, &["perm", "propose", "remove-node", "--enode", &node1]);

@@ -338,12 +338,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
                     vec![word(client), address(a.destination), DynSolValue::Bool(!a.remove)],
                 )
                 .await?;
-            let abi = p.artifacts.get(CUSTODY)?.abi;
-            let id = decode_logs(&abi, &sent.logs)
-                .iter()
-                .find(|e| e.name == "ChangeProposed")
-                .and_then(|e| e.u64("changeId").ok())
-                .context("no ChangeProposed event")?;
+            let id = p.event_u64(CUSTODY, &sent, "ChangeProposed", "changeId")?;
             let verb = if a.remove { "removing" } else { "adding" };
             p.done(&format!("change {id} proposed: {verb} {} for {}; a custody approver runs `ecrop custody destinations approve --change {id}`", a.destination, a.client), &sent, json!({"changeId": id}));
             Ok(())
@@ -430,12 +425,7 @@ async fn request(a: &RequestArgs) -> anyhow::Result<()> {
         word(hash),
     ];
     let sent = p.send(CUSTODY, "requestWithdrawal", args).await?;
-    let abi = p.artifacts.get(CUSTODY)?.abi;
-    let id = decode_logs(&abi, &sent.logs)
-        .iter()
-        .find(|e| e.name == "WithdrawalRequested")
-        .and_then(|e| e.u64("withdrawalId").ok())
-        .context("no WithdrawalRequested event")?;
+    let id = p.event_u64(CUSTODY, &sent, "WithdrawalRequested", "withdrawalId")?;
     p.done(
         &format!(
             "withdrawal {id} requested: {} of {} to {} (travel-rule hash {hash})",

@@ -21,7 +21,10 @@ use serde_json::json;
 use super::platform::{Platform, address, uint, word};
 use crate::{
     onchain::{Artifacts, ChainError, Client, Deployment, ErrorBook, Sent, events::decode_logs},
-    permissioning::enode::Enode,
+    permissioning::{
+        besu_sync::{BesuClient, ConfigFiles, Desired, SyncReport, Syncer},
+        enode::Enode,
+    },
 };
 
 /// The governance contract.
@@ -53,6 +56,9 @@ pub enum PermCommand {
     List(ListArgs),
     /// Show the proposals: state, approvals against the threshold, expiry.
     Status(StatusArgs),
+    /// Make a Besu node's local allowlists (`perm_*` API) and permissions file equal to the
+    /// contracts, once or at an interval.
+    SyncBesu(SyncBesuArgs),
 }
 
 /// Options of every `perm` command: where the sidecar is and where the contracts are.
@@ -345,6 +351,35 @@ pub struct StatusArgs {
     pub chain: PermChainArgs,
 }
 
+/// Options of `perm sync-besu`.
+#[derive(Debug, Args)]
+pub struct SyncBesuArgs {
+    /// Besu's JSON-RPC endpoint with the PERM api enabled.
+    #[arg(long, env = "ECROP_BESU_URL", value_name = "URL")]
+    pub besu_url: String,
+    /// Permissions file to write for Besu's next start (both lists).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nodes_file", "accounts_file"])]
+    pub permissions_file: Option<PathBuf>,
+    /// File for the nodes allowlist only (`--permissions-nodes-config-file`).
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// File for the accounts allowlist only (`--permissions-accounts-config-file`).
+    #[arg(long, value_name = "FILE")]
+    pub accounts_file: Option<PathBuf>,
+    /// Leave Besu's nodes allowlist alone.
+    #[arg(long)]
+    pub no_nodes: bool,
+    /// Leave Besu's accounts allowlist alone.
+    #[arg(long)]
+    pub no_accounts: bool,
+    /// Repeat every SECS seconds until interrupted (default: once).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<u64>,
+    /// Chain options.
+    #[command(flatten)]
+    pub chain: PermChainArgs,
+}
+
 /// Runs a permissioning subcommand.
 pub async fn run(command: &PermCommand) -> anyhow::Result<()> {
     match command {
@@ -355,6 +390,7 @@ pub async fn run(command: &PermCommand) -> anyhow::Result<()> {
         PermCommand::Cancel(a) => act(a, "cancel").await,
         PermCommand::List(a) => view::list(&a.chain.open()?, a.block).await,
         PermCommand::Status(a) => view::status(&a.chain.open()?, a.proposal, a.open).await,
+        PermCommand::SyncBesu(a) => sync_besu(a).await,
     }
 }
 
@@ -636,5 +672,79 @@ async fn act(a: &ProposalArgs, function: &str) -> anyhow::Result<()> {
     let mut o = outcome(&p, &sent)?;
     o.id.get_or_insert(a.proposal);
     report(&p, function, &sent, &o);
+    Ok(())
+}
+
+/// The lists in force at the block after the head, read from the contracts' views.
+async fn desired(p: &Platform) -> anyhow::Result<Desired> {
+    let next = p.client.block_number().await? + 1;
+    let r = view::registries(p, Some(next)).await?;
+    let in_force =
+        |v: &serde_json::Value| v["state"].as_str().is_some_and(|s| s.starts_with("in force"));
+    let mut out = Desired { block: next, ..Desired::default() };
+    for node in r["nodes"].as_array().into_iter().flatten().filter(|n| in_force(n)) {
+        let url = node["enode"].as_str().unwrap_or_default();
+        match url.parse::<Enode>() {
+            Ok(e) => {
+                out.nodes.insert(e.canonical());
+            }
+            Err(e) => out.invalid.push((url.to_owned(), e.to_string())),
+        }
+    }
+    for account in r["accounts"].as_array().into_iter().flatten().filter(|a| in_force(a)) {
+        let text = account["account"].as_str().unwrap_or_default();
+        out.accounts.insert(text.parse().with_context(|| format!("account {text}"))?);
+    }
+    Ok(out)
+}
+
+async fn sync_besu(a: &SyncBesuArgs) -> anyhow::Result<()> {
+    let p = a.chain.open()?;
+    let files = match &a.permissions_file {
+        Some(f) => ConfigFiles { nodes: Some(f.clone()), accounts: Some(f.clone()) },
+        None => ConfigFiles { nodes: a.nodes_file.clone(), accounts: a.accounts_file.clone() },
+    };
+    let syncer = Syncer::new(BesuClient::new(&a.besu_url)?, files, !a.no_nodes, !a.no_accounts);
+    loop {
+        let wanted = desired(&p).await?;
+        let outcome = syncer.sync_once(&wanted).await;
+        let Some(secs) = a.interval else {
+            let report = outcome?;
+            print_sync(p.json, &report)?;
+            return Ok(());
+        };
+        match outcome {
+            Ok(report) => print_sync(p.json, &report)?,
+            Err(e) => eprintln!("error: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))).await;
+    }
+}
+
+fn print_sync(json: bool, r: &SyncReport) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    if !r.changed() {
+        println!("besu already in sync with block {}", r.block);
+    }
+    for (label, items) in [
+        ("added node", &r.added_nodes),
+        ("removed node", &r.removed_nodes),
+        ("added account", &r.added_accounts),
+        ("removed account", &r.removed_accounts),
+        ("kept fixed node", &r.kept_fixed),
+    ] {
+        for item in items {
+            println!("{label} {item}");
+        }
+    }
+    for (entry, reason) in r.rejected.iter().chain(&r.invalid) {
+        println!("refused {entry}: {reason}");
+    }
+    if r.file_written {
+        println!("permissions file written");
+    }
     Ok(())
 }

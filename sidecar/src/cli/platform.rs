@@ -64,6 +64,23 @@ impl Platform {
         Ok(self.client.call(name, &abi, self.address(name)?, function, &args, block).await?)
     }
 
+    /// Field `field` of the first `event` that contract `name` emitted in `sent`; an error
+    /// when the transaction carries none (the contract did not do what was asked).
+    pub fn event_u64(
+        &self,
+        name: &str,
+        sent: &Sent,
+        event: &str,
+        field: &str,
+    ) -> anyhow::Result<u64> {
+        let abi = self.artifacts.get(name)?.abi;
+        crate::onchain::events::decode_logs(&abi, &sent.logs)
+            .iter()
+            .find(|e| e.name == event)
+            .and_then(|e| e.u64(field).ok())
+            .with_context(|| format!("transaction {} emitted no {event} event", sent.hash))
+    }
+
     /// Prints the outcome of a transaction: `what` for people, `what` plus `details` as JSON.
     pub fn done(&self, what: &str, sent: &Sent, details: Value) {
         if self.json {

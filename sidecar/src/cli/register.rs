@@ -288,15 +288,31 @@ pub struct ForceTransferArgs {
     /// Legal ground.
     #[arg(long, value_enum)]
     pub reason: Ground,
-    /// The order or decision; its keccak-256 hash is entered.
+    /// The document behind the action.
+    #[command(flatten)]
+    pub doc: DocumentArgs,
+    /// Chain options.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// The document behind a register keeper action (court order, evidence, decision): only its
+/// keccak-256 hash is entered.
+#[derive(Debug, Args)]
+pub struct DocumentArgs {
+    /// The document file; its keccak-256 hash is entered.
     #[arg(long, value_name = "FILE")]
     pub document: Option<PathBuf>,
     /// The document's hash, when the file is not at hand.
     #[arg(long, value_name = "HASH", conflicts_with = "document")]
     pub document_hash: Option<String>,
-    /// Chain options.
-    #[command(flatten)]
-    pub chain: ChainArgs,
+}
+
+impl DocumentArgs {
+    /// The hash to enter.
+    pub fn hash(&self) -> anyhow::Result<B256> {
+        document_hash(self.document.as_deref(), self.document_hash.as_deref())
+    }
 }
 
 /// Options of `recover`.
@@ -311,12 +327,9 @@ pub struct RecoverArgs {
     /// Another wallet of the same investor.
     #[arg(long, value_name = "ADDRESS")]
     pub replacement: Address,
-    /// The evidence; its keccak-256 hash is entered.
-    #[arg(long, value_name = "FILE")]
-    pub document: Option<PathBuf>,
-    /// The document's hash, when the file is not at hand.
-    #[arg(long, value_name = "HASH", conflicts_with = "document")]
-    pub document_hash: Option<String>,
+    /// The document behind the action.
+    #[command(flatten)]
+    pub doc: DocumentArgs,
     /// Chain options.
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -328,12 +341,9 @@ pub struct ReverseArgs {
     /// Id of the wrongful entry.
     #[arg(long, value_name = "ID")]
     pub entry: u64,
-    /// The decision to correct; its keccak-256 hash is entered.
-    #[arg(long, value_name = "FILE")]
-    pub document: Option<PathBuf>,
-    /// The document's hash, when the file is not at hand.
-    #[arg(long, value_name = "HASH", conflicts_with = "document")]
-    pub document_hash: Option<String>,
+    /// The document behind the action.
+    #[command(flatten)]
+    pub doc: DocumentArgs,
     /// Chain options.
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -443,7 +453,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
                 uint(U256::from(expiry), 48),
             ];
             let sent = p.send(REGISTER, "restrict", args).await?;
-            let id = first_indexed_id(&p, &sent, "RestrictionPlaced", "restrictionId");
+            let id = p.event_u64(REGISTER, &sent, "RestrictionPlaced", "restrictionId")?;
             p.done(
                 &format!("restriction {id} placed on {} {} of {}", a.amount, a.isin, a.holder),
                 &sent,
@@ -461,7 +471,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
                 uint(U256::from(a.kind as u8), 8),
             ];
             let sent = p.send(REGISTER, "pledge", args).await?;
-            let id = first_indexed_id(&p, &sent, "PledgeCreated", "pledgeId");
+            let id = p.event_u64(REGISTER, &sent, "PledgeCreated", "pledgeId")?;
             p.done(
                 &format!(
                     "pledge {id} over {} {} of {} for {}",
@@ -474,7 +484,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
         }
         RegisterCommand::ForceTransfer(a) => {
             let p = Platform::open(&a.chain)?;
-            let doc = document_hash(a.document.as_deref(), a.document_hash.as_deref())?;
+            let doc = a.doc.hash()?;
             // ActionReason: CourtOrder = 1, Insolvency = 2, Inheritance = 3, AuthorityOrder = 4.
             let reason = a.reason as u8 + 1;
             let args = vec![
@@ -486,7 +496,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
                 word(doc),
             ];
             let sent = p.send(REGISTER, "forcedTransfer", args).await?;
-            let entry = entry_id(&p, &sent);
+            let entry = entry_id(&p, &sent)?;
             p.done(
                 &format!(
                     "entry {entry}: forced transfer of {} {} from {} to {}",
@@ -499,12 +509,12 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
         }
         RegisterCommand::Recover(a) => {
             let p = Platform::open(&a.chain)?;
-            let doc = document_hash(a.document.as_deref(), a.document_hash.as_deref())?;
+            let doc = a.doc.hash()?;
             for isin in &a.isins {
                 let args =
                     vec![isin_value(isin)?, address(a.lost), address(a.replacement), word(doc)];
                 let sent = p.send(REGISTER, "recover", args).await?;
-                let entry = entry_id(&p, &sent);
+                let entry = entry_id(&p, &sent)?;
                 p.done(
                     &format!(
                         "entry {entry}: {isin} recovered from {} to {}",
@@ -615,7 +625,7 @@ async fn movement(a: &MoveArgs, function: &str) -> anyhow::Result<()> {
     let issuer = issuer_of(&p, &a.isin).await?;
     ensure_consent(&p, issuer, function, &args).await?;
     let sent = p.send(REGISTER, function, args).await?;
-    let entry = entry_id(&p, &sent);
+    let entry = entry_id(&p, &sent)?;
     let verb = if function == "issue" { "issued to" } else { "redeemed from" };
     p.done(
         &format!("entry {entry}: {} {} {verb} {}", a.amount, a.isin, a.holder),
@@ -671,7 +681,7 @@ async fn onboard(a: &OnboardArgs) -> anyhow::Result<()> {
 
 async fn reverse(a: &ReverseArgs) -> anyhow::Result<()> {
     let p = Platform::open(&a.chain)?;
-    let doc = document_hash(a.document.as_deref(), a.document_hash.as_deref())?;
+    let doc = a.doc.hash()?;
     let register = p.address(REGISTER)?;
     let abi = p.artifacts.get(REGISTER)?.abi;
     let to_block = p.client.block_number().await?;
@@ -689,7 +699,7 @@ async fn reverse(a: &ReverseArgs) -> anyhow::Result<()> {
     ]);
     let sent =
         p.send(REGISTER, "reverse", vec![uint(U256::from(a.entry), 256), entry, word(doc)]).await?;
-    let reversal = entry_id(&p, &sent);
+    let reversal = entry_id(&p, &sent)?;
     p.done(
         &format!("entry {reversal} reverses entry {}", a.entry),
         &sent,
@@ -726,16 +736,6 @@ fn pad(bytes: &[u8]) -> B256 {
     B256::from(word)
 }
 
-/// The id field of the first `event` in a transaction's logs, or 0.
-fn first_indexed_id(p: &Platform, sent: &onchain::Sent, event: &str, field: &str) -> u64 {
-    let Ok(artifact) = p.artifacts.get(REGISTER) else { return 0 };
-    onchain::events::decode_logs(&artifact.abi, &sent.logs)
-        .iter()
-        .find(|e| e.name == event)
-        .and_then(|e| e.u64(field).ok())
-        .unwrap_or_default()
-}
-
-fn entry_id(p: &Platform, sent: &onchain::Sent) -> u64 {
-    first_indexed_id(p, sent, "EntryRecorded", "entryId")
+fn entry_id(p: &Platform, sent: &onchain::Sent) -> anyhow::Result<u64> {
+    p.event_u64(REGISTER, sent, "EntryRecorded", "entryId")
 }

@@ -169,11 +169,7 @@ async fn grant(a: &GrantArgs) -> anyhow::Result<()> {
     let abi = p.artifacts.get(MANAGER)?.abi;
     let data = find_function(MANAGER, &abi, "grantRoleWithExpiry", 4)?.abi_encode_input(&args)?;
     let sent = p.send(MANAGER, "propose", vec![DynSolValue::Bytes(data)]).await?;
-    let id = decode_logs(&abi, &sent.logs)
-        .iter()
-        .find(|e| e.name == "ProposalCreated")
-        .and_then(|e| e.u64("proposalId").ok())
-        .context("no ProposalCreated event")?;
+    let id = p.event_u64(MANAGER, &sent, "ProposalCreated", "proposalId")?;
     p.done(
         &format!("proposal {id} filed ({what} once approved); another platform admin runs `ecrop roles approve --proposal {id}`"),
         &sent,

@@ -932,4 +932,67 @@ mod tests {
             Refusal::FileOutOfSync
         );
     }
+
+    #[test]
+    fn desired_lists_follow_the_state_at_the_next_block() {
+        use crate::permissioning::state::{
+            AccountEntry, AccountSpan, Contracts, NodeEntry, NodeInfo, OPEN, Span,
+        };
+        let contracts = Contracts {
+            governance: Address::repeat_byte(0xf1),
+            node_registry: Address::repeat_byte(0xf2),
+            account_allowlist: Address::repeat_byte(0xf3),
+            validator_set: Address::repeat_byte(0xf4),
+        };
+        let owner = Address::repeat_byte(0xee);
+        let mut state = PermState::new(contracts, 1);
+        let node = |n: u8, host: &str, spans: Vec<Span>| NodeEntry {
+            info: NodeInfo {
+                id: alloy::primitives::B512::repeat_byte(n),
+                host: host.to_owned(),
+                port: 30303,
+                discport: 30303,
+                owner,
+                sidecar_endpoint: String::new(),
+                payload_key: alloy::primitives::B256::ZERO,
+            },
+            spans,
+        };
+        // In force from 11, ending at 11, and a host no enode URL can carry.
+        state
+            .insert_node(node(1, "10.0.0.1", vec![Span { activation: 11, deactivation: OPEN }]))
+            .unwrap();
+        state
+            .insert_node(node(2, "10.0.0.2", vec![Span { activation: 1, deactivation: 11 }]))
+            .unwrap();
+        state
+            .insert_node(node(3, "bad_host", vec![Span { activation: 1, deactivation: OPEN }]))
+            .unwrap();
+        state
+            .insert_account(AccountEntry {
+                account: Address::repeat_byte(1),
+                owner,
+                spans: vec![AccountSpan {
+                    span: Span { activation: 1, deactivation: OPEN },
+                    targets: vec![Address::repeat_byte(9)],
+                }],
+            })
+            .unwrap();
+        state.set_synced(10, alloy::primitives::B256::ZERO);
+
+        let desired = Desired::from_state(&state);
+
+        assert_eq!(desired.block, 11);
+        assert_eq!(
+            desired.node_urls(),
+            vec![format!("enode://{}@10.0.0.1:30303", hex::encode([1u8; 64]))]
+        );
+        assert_eq!(desired.accounts, [Address::repeat_byte(1)].into());
+        assert_eq!(desired.invalid.len(), 1);
+        assert!(
+            desired.invalid[0].1.starts_with("invalid host name (bad_host)"),
+            "{:?}",
+            desired.invalid
+        );
+    }
 }

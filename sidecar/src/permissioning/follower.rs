@@ -457,10 +457,8 @@ impl Worker {
 
     fn publish(&mut self, state: PermState, head: u64) {
         let synced = state.synced_block();
-        let shared = Arc::new(state.clone());
-        self.state = Some(state);
-        self.state_tx.send_replace(Some(shared));
         let counters = self.source.counters().clone();
+        // Status first: whoever sees the new state also sees the status that goes with it.
         self.status_tx.send_modify(|s| {
             s.synced_block = Some(synced);
             s.head = Some(head.max(synced));
@@ -468,5 +466,7 @@ impl Worker {
             s.snapshots = counters.snapshots.load(Ordering::Relaxed);
             s.log_requests = counters.log_requests.load(Ordering::Relaxed);
         });
+        self.state_tx.send_replace(Some(Arc::new(state.clone())));
+        self.state = Some(state);
     }
 }

@@ -135,8 +135,19 @@ fn enode_text(high: B256, low: B256, host: &str, port: u16, discport: u16) -> St
 
 /// `perm list`.
 pub(super) async fn list(p: &Platform, block: Option<u64>) -> anyhow::Result<()> {
-    // A future block is answered from the latest state: its spans already hold every change
-    // decided so far.
+    let registries = registries(p, block).await?;
+    if p.json {
+        println!("{}", serde_json::to_string_pretty(&registries)?);
+        return Ok(());
+    }
+    print_registries(&registries);
+    Ok(())
+}
+
+/// The registries with each entry's standing at `block` (default: the latest), as JSON.
+/// A future block is answered from the latest state: its spans hold every change decided so
+/// far.
+pub(super) async fn registries(p: &Platform, block: Option<u64>) -> anyhow::Result<Value> {
     let head = p.client.block_number().await?;
     let block = block.unwrap_or(head);
     let read_at = block.min(head);
@@ -206,11 +217,23 @@ pub(super) async fn list(p: &Platform, block: Option<u64>) -> anyhow::Result<()>
         }));
     }
 
-    if p.json {
-        let out = json!({"block": block, "stateBlock": read_at, "members": members, "nodes": nodes, "accounts": accounts, "validators": validators});
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
+    Ok(json!({
+        "block": block,
+        "stateBlock": read_at,
+        "members": members,
+        "nodes": nodes,
+        "accounts": accounts,
+        "validators": validators,
+    }))
+}
+
+fn print_registries(r: &Value) {
+    let empty = Vec::new();
+    let list = |k: &str| r[k].as_array().unwrap_or(&empty);
+    let (members, nodes, accounts, validators) =
+        (list("members"), list("nodes"), list("accounts"), list("validators"));
+    let (block, read_at) =
+        (r["block"].as_u64().unwrap_or(0), r["stateBlock"].as_u64().unwrap_or(0));
     let s = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
     if read_at < block {
         println!("as of block {block} (changes decided by block {read_at})");
@@ -218,25 +241,24 @@ pub(super) async fn list(p: &Platform, block: Option<u64>) -> anyhow::Result<()>
         println!("as of block {block}");
     }
     println!("\nmembers ({})", members.len());
-    for m in &members {
+    for m in members {
         println!("  {}  {}  (since block {})", s(m, "account"), s(m, "name"), m["admittedAt"]);
     }
     println!("\nnodes ({})", nodes.len());
-    for n in &nodes {
+    for n in nodes {
         println!("  {}  owner {}  {}", s(n, "enode"), s(n, "owner"), s(n, "state"));
     }
     println!("\naccounts ({})", accounts.len());
-    for a in &accounts {
+    for a in accounts {
         let targets = a["targets"].as_array().map_or(0, Vec::len);
         let targets =
             if targets == 0 { "any target".to_owned() } else { format!("{targets} targets") };
         println!("  {}  owner {}  {targets}  {}", s(a, "account"), s(a, "owner"), s(a, "state"));
     }
     println!("\nvalidators ({})", validators.len());
-    for v in &validators {
+    for v in validators {
         println!("  {}  owner {}  {}", s(v, "validator"), s(v, "owner"), s(v, "state"));
     }
-    Ok(())
 }
 
 /// What a proposal's payload does, in words and as JSON.

@@ -152,6 +152,12 @@ pub struct PermissioningFile {
     pub enforce: Option<bool>,
     /// Polling interval in milliseconds.
     pub poll_interval_ms: Option<u64>,
+    /// HTTP JSON-RPC URL of the local Besu node whose allowlists are kept equal to the
+    /// contracts through its `perm_*` methods; no sync when absent.
+    pub besu_sync_url: Option<String>,
+    /// Besu permissions config file to keep in step for cold starts (`nodes-allowlist` and
+    /// `accounts-allowlist`).
+    pub besu_permissions_file: Option<PathBuf>,
 }
 
 /// Default store directory, relative to the working directory.

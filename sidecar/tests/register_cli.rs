@@ -188,6 +188,53 @@ fn register_keeper_daily_work_through_the_cli() {
     );
     assert!(err.contains("country must be an ISO 3166 two-letter code (Germany)"), "{err}");
 
+    // Onboarding can be rerun (each step done once) and refuses a wallet of another investor.
+    let rerun = [
+        "register",
+        "onboard",
+        "--holder-id",
+        "INV-B",
+        "--country",
+        "FR",
+        "--kyc-expiry",
+        "2030-01-01",
+        "--wallet",
+        bob,
+    ];
+    cli.ok(admin, &rerun);
+    let err = cli.fails(
+        admin,
+        &[
+            "register",
+            "onboard",
+            "--holder-id",
+            "INV-Z",
+            "--country",
+            "FR",
+            "--kyc-expiry",
+            "+1d",
+            "--wallet",
+            bob,
+        ],
+    );
+    assert!(err.contains("already belongs to another investor"), "{err}");
+    let err = cli.fails(
+        admin,
+        &[
+            "register",
+            "onboard",
+            "--holder-id",
+            "INV-Z",
+            "--country",
+            "FR",
+            "--kyc-expiry",
+            "2001-01-01",
+            "--wallet",
+            bob,
+        ],
+    );
+    assert!(err.contains("KYC expiry must lie in the future"), "{err}");
+
     // A security needs the issuer's consent to exactly this entry.
     let terms = cli.dir.join("terms.txt");
     std::fs::write(&terms, "terms of the bond").unwrap();
@@ -231,7 +278,7 @@ fn register_keeper_daily_work_through_the_cli() {
             "x",
         ],
     );
-    assert!(err.contains("RegisterInvalidIsin") || err.contains("has not consented"), "{err}");
+    assert!(err.contains("check digit does not match"), "{err}");
 
     // Issue needs consent too.
     let issue = ["register", "issue", "--isin", ISIN, "--holder", alice, "--amount", "1000"];
@@ -352,6 +399,22 @@ fn register_keeper_daily_work_through_the_cli() {
             file.to_str().unwrap(),
         ],
     );
+    let err = cli.fails(
+        alice,
+        &[
+            "instruction",
+            "sign",
+            "--isin",
+            ISIN,
+            "--to",
+            bob,
+            "--amount",
+            "7",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("is never overwritten"), "{err}");
     let submitted = cli.json(admin, &["instruction", "submit", "--file", file.to_str().unwrap()]);
     assert_eq!(submitted["instructionId"], 0);
     let err = cli.fails(admin, &["instruction", "submit", "--file", file.to_str().unwrap()]);
@@ -398,6 +461,31 @@ fn register_keeper_daily_work_through_the_cli() {
     );
     assert_eq!(reversed["reverses"].as_u64().unwrap().to_string(), entry);
 
+    let doc = format!("0x{}", "11".repeat(32));
+    let err = cli.fails(
+        admin,
+        &[
+            "register",
+            "force-transfer",
+            "--isin",
+            ISIN,
+            "--sender",
+            bob,
+            "--receiver",
+            bob,
+            "--amount",
+            "1",
+            "--reason",
+            "court-order",
+            "--document-hash",
+            &doc,
+        ],
+    );
+    assert!(err.contains("nothing would move"), "{err}");
+    let err = cli
+        .fails(admin, &["register", "issue", "--isin", ISIN, "--holder", admin, "--amount", "5"]);
+    assert!(err.contains("the register would refuse this: 14 ReceiverNotRegistered"), "{err}");
+
     // Unauthorised: the holder cannot act as register keeper.
     let err = cli.fails(bob, &["register", "freeze", "--isin", ISIN, "--holder", alice]);
     assert!(err.contains("AccessManagedUnauthorized"), "{err}");
@@ -433,6 +521,9 @@ fn register_keeper_daily_work_through_the_cli() {
     let csv = std::fs::read_to_string(past["csv"].as_str().unwrap()).unwrap();
     assert!(csv.starts_with("isin,kind,currency,holder,balance"), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    let err = cli
+        .fails(admin, &["register", "export", "--block", "1", "--out", out_dir.to_str().unwrap()]);
+    assert!(err.contains("before the register was deployed"), "{err}");
     let err = cli.fails(admin, &["register", "export", "--block", "99999999"]);
     assert!(err.contains("is in the future"), "{err}");
 }

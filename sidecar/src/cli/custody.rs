@@ -219,7 +219,7 @@ pub struct ChangeArgs {
 pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
     match command {
         CustodyCommand::Open(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let client = bytes32_arg(&a.client)?;
             let sent = p.send(CUSTODY, "openAccount", vec![word(client)]).await?;
             p.done(
@@ -230,7 +230,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CustodyCommand::Policy(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let args = vec![
                 address(a.asset),
                 DynSolValue::Bool(!a.disable),
@@ -253,7 +253,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
         CustodyCommand::Deposit(a) => deposit(a).await,
         CustodyCommand::Request(a) => request(a).await,
         CustodyCommand::Approve(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let sent = p
                 .send(CUSTODY, "approveWithdrawal", vec![uint(U256::from(a.withdrawal), 256)])
                 .await?;
@@ -269,7 +269,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CustodyCommand::Cancel(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let reason = bytes32_arg(&a.reason)?;
             let sent = p
                 .send(
@@ -286,7 +286,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CustodyCommand::Execute(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let id = uint(U256::from(a.withdrawal), 256);
             let check = p.call(CUSTODY, "checkExecution", vec![id.clone()], None).await?;
             let code = match check.first() {
@@ -310,7 +310,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
         }
         CustodyCommand::Statement(a) => statement(a).await,
         CustodyCommand::Destinations(DestinationsCommand::List(a)) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let client = bytes32_arg(&a.client)?;
             let out = p.call(CUSTODY, "destinations", vec![word(client)], None).await?;
             let list: Vec<String> = match out.first() {
@@ -329,7 +329,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CustodyCommand::Destinations(DestinationsCommand::Propose(a)) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let client = bytes32_arg(&a.client)?;
             let sent = p
                 .send(
@@ -344,7 +344,7 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         CustodyCommand::Destinations(DestinationsCommand::Approve(a)) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let sent =
                 p.send(CUSTODY, "approveChange", vec![uint(U256::from(a.change), 256)]).await?;
             p.done(
@@ -358,13 +358,21 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
 }
 
 async fn deposit(a: &DepositArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let client = bytes32_arg(&a.client)?;
     let custody = p.address(CUSTODY)?;
     let from = p.client.from()?;
 
-    // The contract pulls the tokens: allow it exactly what is missing.
+    // The contract pulls the tokens: allow it exactly what is missing, and only when the
+    // tokens are there, so a refused deposit leaves no allowance behind.
     let erc20: alloy::json_abi::JsonAbi = serde_json::from_str(ERC20_ABI)?;
+    if p.client.code(a.asset).await?.is_empty() {
+        bail!("asset {} is not a contract", a.asset);
+    }
+    let held = p.client.call("ERC20", &erc20, a.asset, "balanceOf", &[address(from)], None).await?;
+    if !matches!(held.first(), Some(DynSolValue::Uint(v, _)) if *v >= a.amount) {
+        bail!("{from} holds less than {} of {}", a.amount, a.asset);
+    }
     let allowance = p
         .client
         .call("ERC20", &erc20, a.asset, "allowance", &[address(from), address(custody)], None)
@@ -387,6 +395,7 @@ async fn deposit(a: &DepositArgs) -> anyhow::Result<()> {
 
 /// Minimal ERC-20 ABI for allowances.
 const ERC20_ABI: &str = r#"[
+  {"type":"function","name":"balanceOf","stateMutability":"view","inputs":[{"name":"owner","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
   {"type":"function","name":"allowance","stateMutability":"view","inputs":[{"name":"owner","type":"address"},{"name":"spender","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
   {"type":"function","name":"approve","stateMutability":"nonpayable","inputs":[{"name":"spender","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[{"name":"","type":"bool"}]}
 ]"#;
@@ -395,13 +404,8 @@ const ERC20_ABI: &str = r#"[
 /// whitespace), so formatting does not change it. The file must name originator and
 /// beneficiary.
 pub fn travel_rule_hash(path: &std::path::Path) -> anyhow::Result<B256> {
-    let size =
-        std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
-    if size > MAX_TRAVEL_RULE_BYTES {
-        bail!("travel-rule file {} is larger than {MAX_TRAVEL_RULE_BYTES} bytes", path.display());
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::onchain::files::read_text(path, MAX_TRAVEL_RULE_BYTES)
+        .map_err(|reason| anyhow::anyhow!("travel-rule file {} ({reason})", path.display()))?;
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("travel-rule file {} is not JSON", path.display()))?;
     for party in ["originator", "beneficiary"] {
@@ -414,7 +418,7 @@ pub fn travel_rule_hash(path: &std::path::Path) -> anyhow::Result<B256> {
 }
 
 async fn request(a: &RequestArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let client = bytes32_arg(&a.client)?;
     let hash = travel_rule_hash(&a.travel_rule)?;
     let args = vec![
@@ -463,7 +467,7 @@ async fn withdrawal(p: &Platform, id: u64) -> anyhow::Result<Value> {
 }
 
 async fn statement(a: &StatementArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let client = bytes32_arg(&a.client)?;
     let latest = p.client.block_number().await?;
     let block = a.block.unwrap_or(latest);
@@ -471,6 +475,13 @@ async fn statement(a: &StatementArgs) -> anyhow::Result<()> {
         bail!("block {block} is in the future (latest is {latest})");
     }
     let custody = p.address(CUSTODY)?;
+    let account = p.call(CUSTODY, "account", vec![word(client)], Some(block)).await?;
+    if !matches!(
+        account.first().and_then(tuple_fields).and_then(|f| f.first()),
+        Some(DynSolValue::Bool(true))
+    ) {
+        bail!("client {} has no account at block {block}", a.client);
+    }
     let abi = p.artifacts.get(CUSTODY)?.abi;
     let logs = p.client.logs(custody, p.deployment.start_block.min(block), block).await?;
 

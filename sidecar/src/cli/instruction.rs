@@ -56,9 +56,13 @@ pub struct SignArgs {
     /// Latest execution time (Unix seconds, YYYY-MM-DD or +Nd).
     #[arg(long, value_name = "TIME", default_value = "+7d")]
     pub deadline: String,
-    /// File to write the signed instruction to.
+    /// File to write the signed instruction to; an existing file is not overwritten.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// The holder's instruction number. Default: the next one the book expects; give it
+    /// explicitly (next + 1, next + 2, ...) to sign several before any is submitted.
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<u64>,
     /// Chain options (`--from` is the holder).
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -133,12 +137,25 @@ pub async fn run(command: &InstructionCommand) -> anyhow::Result<()> {
 }
 
 async fn sign(a: &SignArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let holder = p.client.from()?;
     let book = p.address(BOOK)?;
-    let nonce = match p.call(BOOK, "nonces", vec![address(holder)], None).await?.first() {
+    if a.out.exists() {
+        bail!(
+            "{} exists; choose another --out (a signed instruction is never overwritten)",
+            a.out.display()
+        );
+    }
+    let next = match p.call(BOOK, "nonces", vec![address(holder)], None).await?.first() {
         Some(DynSolValue::Uint(n, _)) => *n,
         _ => bail!("nonces returned nothing"),
+    };
+    let nonce = match a.nonce {
+        Some(n) if U256::from(n) < next => {
+            bail!("nonce {n} is already used; the book expects {next} or later")
+        }
+        Some(n) => U256::from(n),
+        None => next,
     };
     let deadline = U256::from(time_arg(&a.deadline)?);
     isin_value(&a.isin)?;
@@ -212,17 +229,10 @@ async fn sign(a: &SignArgs) -> anyhow::Result<()> {
 }
 
 async fn submit(a: &SubmitArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
-    let size =
-        std::fs::metadata(&a.file).with_context(|| format!("reading {}", a.file.display()))?.len();
-    if size > MAX_FILE_BYTES {
-        bail!(
-            "{} is larger than {MAX_FILE_BYTES} bytes: not a signed instruction",
-            a.file.display()
-        );
-    }
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("reading {}", a.file.display()))?;
+    let p = Platform::open(&a.chain).await?;
+    let text = crate::onchain::files::read_text(&a.file, MAX_FILE_BYTES).map_err(|reason| {
+        anyhow::anyhow!("{} cannot be a signed instruction ({reason})", a.file.display())
+    })?;
     let signed: SignedInstruction = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a signed instruction", a.file.display()))?;
     let book = p.address(BOOK)?;
@@ -255,7 +265,7 @@ async fn submit(a: &SubmitArgs) -> anyhow::Result<()> {
 }
 
 async fn execute(a: &ExecuteArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let book = p.address(BOOK)?;
     let abi = p.artifacts.get(BOOK)?.abi;
     let bounds = p.call(BOOK, "queueBounds", vec![], None).await?;

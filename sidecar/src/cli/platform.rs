@@ -5,7 +5,7 @@ use std::path::Path;
 
 use alloy::{
     dyn_abi::DynSolValue,
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, U256},
 };
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -27,12 +27,25 @@ pub struct Platform {
 
 impl Platform {
     /// Opens the deployment named by `chain`.
-    pub fn open(chain: &ChainArgs) -> anyhow::Result<Self> {
+    pub async fn open(chain: &ChainArgs) -> anyhow::Result<Self> {
         let artifacts = Artifacts::new(&chain.artifacts);
-        let deployment = Deployment::load(&chain.deployment).with_context(|| {
-            "run `ecrop contracts deploy` first, or pass --deployment".to_owned()
-        })?;
+        if !chain.deployment.exists() {
+            bail!(
+                "deployment file not found ({}); run `ecrop contracts deploy` first, or pass --deployment",
+                chain.deployment.display()
+            );
+        }
+        let deployment = Deployment::load(&chain.deployment)?;
         let client = chain.client(&artifacts)?;
+        // Addresses of another chain would point at unrelated contracts: refuse them.
+        let node = client.chain_id().await?;
+        if deployment.chain_id != node {
+            bail!(
+                "deployment file {} is for chain {}, the node is chain {node}",
+                chain.deployment.display(),
+                deployment.chain_id
+            );
+        }
         Ok(Self { client, artifacts, deployment, json: chain.json })
     }
 
@@ -132,14 +145,14 @@ pub fn bytes32_arg(text: &str) -> anyhow::Result<B256> {
     Ok(B256::from(out))
 }
 
+/// Largest document hashed: 1 GiB covers scanned court files while bounding the work.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
 /// A document's hash: keccak-256 of the file's bytes, or a given `0x` hash.
 pub fn document_hash(file: Option<&Path>, hash: Option<&str>) -> anyhow::Result<B256> {
     match (file, hash) {
-        (Some(path), None) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("reading document {}", path.display()))?;
-            Ok(keccak256(bytes))
-        }
+        (Some(path), None) => crate::onchain::files::keccak_file(path, MAX_DOCUMENT_BYTES)
+            .map_err(|reason| anyhow::anyhow!("document {} ({reason})", path.display())),
         (None, Some(h)) => bytes32_arg(h),
         _ => bail!("give the document as --document FILE or --document-hash 0x…"),
     }

@@ -419,7 +419,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
     match command {
         RegisterCommand::CreateSecurity(a) => create_security(a).await,
         RegisterCommand::Consent(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let digest = bytes32_arg(&a.digest)?;
             let sent = p.send(REGISTER, "consent", vec![word(digest)]).await?;
             p.done(&format!("consent given to {digest}"), &sent, json!({"digest": digest}));
@@ -428,7 +428,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
         RegisterCommand::Issue(a) => movement(a, "issue").await,
         RegisterCommand::Redeem(a) => movement(a, "redeem").await,
         RegisterCommand::IncreaseVolume(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let args = vec![isin_value(&a.isin)?, uint(a.volume, 256)];
             let issuer = issuer_of(&p, &a.isin).await?;
             ensure_consent(&p, issuer, "increaseIssueVolume", &args).await?;
@@ -442,7 +442,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
         }
         RegisterCommand::Onboard(a) => onboard(a).await,
         RegisterCommand::Restrict(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let expiry = a.expiry.as_deref().map(time_arg).transpose()?.unwrap_or(0);
             let args = vec![
                 isin_value(&a.isin)?,
@@ -462,7 +462,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
             Ok(())
         }
         RegisterCommand::Pledge(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let args = vec![
                 isin_value(&a.isin)?,
                 address(a.holder),
@@ -483,10 +483,17 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
             Ok(())
         }
         RegisterCommand::ForceTransfer(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let doc = a.doc.hash()?;
             // ActionReason: CourtOrder = 1, Insolvency = 2, Inheritance = 3, AuthorityOrder = 4.
             let reason = a.reason as u8 + 1;
+            if a.sender == a.receiver {
+                bail!(
+                    "sender and receiver are the same holding ({}): nothing would move",
+                    a.sender
+                );
+            }
+            precheck(&p, &a.isin, a.sender, a.receiver, a.amount, ENTRY_FORCED).await?;
             let args = vec![
                 isin_value(&a.isin)?,
                 address(a.sender),
@@ -508,9 +515,18 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
             Ok(())
         }
         RegisterCommand::Recover(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let doc = a.doc.hash()?;
+            if a.lost == a.replacement {
+                bail!("the replacement is the lost wallet itself ({})", a.lost);
+            }
             for isin in &a.isins {
+                let balance = p
+                    .call(REGISTER, "balanceOf", vec![isin_value(isin)?, address(a.lost)], None)
+                    .await?;
+                if matches!(balance.first(), Some(DynSolValue::Uint(v, _)) if v.is_zero()) {
+                    bail!("{} holds nothing in {isin}: nothing to recover", a.lost);
+                }
                 let args =
                     vec![isin_value(isin)?, address(a.lost), address(a.replacement), word(doc)];
                 let sent = p.send(REGISTER, "recover", args).await?;
@@ -528,7 +544,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
         }
         RegisterCommand::Reverse(a) => reverse(a).await,
         RegisterCommand::Freeze(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let args =
                 vec![isin_value(&a.isin)?, address(a.holder), DynSolValue::Bool(!a.unfreeze)];
             let sent = p.send(REGISTER, "setHoldingFrozen", args).await?;
@@ -547,7 +563,7 @@ pub async fn run(command: &RegisterCommand) -> anyhow::Result<()> {
 }
 
 async fn create_security(a: &CreateSecurityArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let terms_hash = document_hash(a.terms.as_deref(), a.terms_hash.as_deref())?;
     let currency = a.currency.to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -565,6 +581,14 @@ async fn create_security(a: &CreateSecurityArgs) -> anyhow::Result<()> {
         word(terms_hash),
         DynSolValue::String(a.terms_uri.clone()),
     ]);
+
+    if let Ok(out) = p.call(REGISTER, "security", vec![isin_value(&a.isin)?], None).await
+        && let Some(DynSolValue::Address(issuer)) =
+            out.first().and_then(onchain::tuple_fields).and_then(|f| f.get(4))
+        && !issuer.is_zero()
+    {
+        bail!("security {} is already entered (issuer {issuer})", a.isin);
+    }
 
     // The issuer consents to exactly this call: show its digest and check the consent first.
     let digest =
@@ -607,11 +631,52 @@ async fn ensure_consent(
     Ok(digest)
 }
 
+/// `EntryKind` values of the register.
+const ENTRY_FORCED: u8 = 2;
+const ENTRY_ISSUE: u8 = 5;
+const ENTRY_REDEMPTION: u8 = 6;
+
+/// Asks the register whether a movement of `kind` would be booked; refuses with the reason
+/// code and its ground when not, before anything is sent.
+async fn precheck(
+    p: &Platform,
+    isin: &str,
+    from: Address,
+    to: Address,
+    amount: U256,
+    kind: u8,
+) -> anyhow::Result<()> {
+    if amount.is_zero() {
+        bail!("amount must be above zero");
+    }
+    let args = vec![
+        isin_value(isin)?,
+        address(from),
+        address(to),
+        uint(amount, 256),
+        uint(U256::from(kind), 8),
+    ];
+    let out = p.call(REGISTER, "checkMovement", args, None).await?;
+    let code = match out.first() {
+        Some(DynSolValue::Uint(v, _)) => v.to::<usize>(),
+        _ => bail!("checkMovement returned no code"),
+    };
+    if code != 0 {
+        let (name, ground) =
+            REASON_CODES.get(code).copied().unwrap_or(("Unknown", "not a documented code"));
+        bail!("the register would refuse this: {code} {name}: {ground}");
+    }
+    Ok(())
+}
+
 /// The issuer of security `isin`.
 async fn issuer_of(p: &Platform, isin: &str) -> anyhow::Result<Address> {
     let out = p.call(REGISTER, "security", vec![isin_value(isin)?], None).await?;
     match out.first().and_then(onchain::tuple_fields) {
         Some(fields) => match fields.get(4) {
+            Some(DynSolValue::Address(issuer)) if issuer.is_zero() => {
+                bail!("security {isin} is not entered in the register")
+            }
             Some(DynSolValue::Address(issuer)) => Ok(*issuer),
             _ => bail!("security view lacks the issuer"),
         },
@@ -620,9 +685,16 @@ async fn issuer_of(p: &Platform, isin: &str) -> anyhow::Result<Address> {
 }
 
 async fn movement(a: &MoveArgs, function: &str) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let args = vec![isin_value(&a.isin)?, address(a.holder), uint(a.amount, 256)];
     let issuer = issuer_of(&p, &a.isin).await?;
+    // The register's own check first, so no consent is asked for a movement it would refuse.
+    let (from, to, kind) = if function == "issue" {
+        (Address::ZERO, a.holder, ENTRY_ISSUE)
+    } else {
+        (a.holder, Address::ZERO, ENTRY_REDEMPTION)
+    };
+    precheck(&p, &a.isin, from, to, a.amount, kind).await?;
     ensure_consent(&p, issuer, function, &args).await?;
     let sent = p.send(REGISTER, function, args).await?;
     let entry = entry_id(&p, &sent)?;
@@ -636,7 +708,7 @@ async fn movement(a: &MoveArgs, function: &str) -> anyhow::Result<()> {
 }
 
 async fn onboard(a: &OnboardArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let holder_id = bytes32_arg(&a.holder_id)?;
     let country = a.country.to_ascii_uppercase();
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -647,40 +719,61 @@ async fn onboard(a: &OnboardArgs) -> anyhow::Result<()> {
     let expiry = time_arg(&a.kyc_expiry)?;
     let id = word(holder_id);
 
-    let sent = p
-        .send(
-            REGISTRY,
-            "registerInvestor",
-            vec![
-                id.clone(),
-                DynSolValue::FixedBytes(cc.into(), 2),
-                DynSolValue::Bool(a.collective),
-            ],
-        )
-        .await?;
-    p.done(
-        &format!("investor {} entered ({country})", a.holder_id),
-        &sent,
-        json!({"holderId": holder_id}),
-    );
-    // KycStatus.Approved = 2.
-    let sent = p
-        .send(
-            REGISTRY,
-            "setKyc",
-            vec![id.clone(), uint(U256::from(2u8), 8), uint(U256::from(expiry), 48)],
-        )
-        .await?;
-    p.done(&format!("KYC approved until {expiry}"), &sent, json!({"kycExpiry": expiry}));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    if expiry <= now || expiry >= 1 << 48 {
+        bail!("KYC expiry must lie in the future and before year 8,000,000 ({})", a.kyc_expiry);
+    }
     for wallet in &a.wallets {
+        let owner = p.call(REGISTRY, "holderOf", vec![address(*wallet)], None).await?;
+        if let Some(DynSolValue::FixedBytes(owner, _)) = owner.first()
+            && !owner.is_zero()
+            && *owner != holder_id
+        {
+            bail!("wallet {wallet} already belongs to another investor ({owner})");
+        }
+    }
+
+    // Each step is skipped when already done, so an interrupted onboarding can be rerun.
+    let existing = p.call(REGISTRY, "investor", vec![id.clone()], None).await?;
+    let exists = matches!(
+        existing.first().and_then(onchain::tuple_fields).and_then(|f| f.first()),
+        Some(DynSolValue::Bool(true))
+    );
+    let mut steps = Vec::new();
+    if !exists {
+        let args = vec![
+            id.clone(),
+            DynSolValue::FixedBytes(cc.into(), 2),
+            DynSolValue::Bool(a.collective),
+        ];
+        let sent = p.send(REGISTRY, "registerInvestor", args).await?;
+        steps.push((format!("investor {} entered ({country})", a.holder_id), sent));
+    }
+    // KycStatus.Approved = 2.
+    let args = vec![id.clone(), uint(U256::from(2u8), 8), uint(U256::from(expiry), 48)];
+    let sent = p.send(REGISTRY, "setKyc", args).await?;
+    steps.push((format!("KYC approved until {expiry}"), sent));
+    for wallet in &a.wallets {
+        let owner = p.call(REGISTRY, "holderOf", vec![address(*wallet)], None).await?;
+        if matches!(owner.first(), Some(DynSolValue::FixedBytes(o, _)) if *o == holder_id) {
+            continue;
+        }
         let sent = p.send(REGISTRY, "linkWallet", vec![id.clone(), address(*wallet)]).await?;
-        p.done(&format!("wallet {wallet} linked"), &sent, json!({"wallet": wallet}));
+        steps.push((format!("wallet {wallet} linked"), sent));
+    }
+    if p.json {
+        let out: Vec<_> = steps.iter().map(|(what, sent)| json!({"action": what, "transaction": sent.hash, "block": sent.block})).collect();
+        println!("{}", json!({"holderId": holder_id, "kycExpiry": expiry, "steps": out}));
+    } else {
+        for (what, sent) in &steps {
+            println!("{what} (transaction {}, block {})", sent.hash, sent.block);
+        }
     }
     Ok(())
 }
 
 async fn reverse(a: &ReverseArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let doc = a.doc.hash()?;
     let register = p.address(REGISTER)?;
     let abi = p.artifacts.get(REGISTER)?.abi;
@@ -709,7 +802,7 @@ async fn reverse(a: &ReverseArgs) -> anyhow::Result<()> {
 }
 
 async fn check(a: &CheckArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let args =
         vec![isin_value(&a.isin)?, address(a.sender), address(a.receiver), uint(a.amount, 256)];
     let out = p.call(REGISTER, "checkTransfer", args, None).await?;

@@ -23,6 +23,16 @@ async fn snapshot(p: &Platform, block: Option<u64>) -> anyhow::Result<RegisterSn
         bail!("block {block} is in the future (latest is {latest})");
     }
     let register = p.address(REGISTER)?;
+    let code = p
+        .client
+        .provider()
+        .get_code_at(register)
+        .block_id(block.into())
+        .await
+        .context("reading the register's code")?;
+    if code.is_empty() {
+        bail!("block {block} is before the register was deployed at {register}");
+    }
     let abi = p.artifacts.get(REGISTER)?.abi;
     let header = p
         .client
@@ -56,7 +66,7 @@ async fn snapshot(p: &Platform, block: Option<u64>) -> anyhow::Result<RegisterSn
 
 /// `ecrop register extract`.
 pub async fn extract(a: &ExtractArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let snapshot = snapshot(&p, a.block).await?;
     let holder_id = holder_id(&p, a.holder, snapshot.block).await.unwrap_or_default();
 
@@ -96,7 +106,7 @@ pub async fn extract(a: &ExtractArgs) -> anyhow::Result<()> {
     for (isin, security, h) in holdings {
         println!();
         println!(
-            "  {isin}  {} entry, {} {} nominal per unit, status {}",
+            "  {isin}  {} entry, nominal per unit {} (minor units of {}), status {}",
             security.kind, security.nominal_per_unit, security.currency, security.status
         );
         println!("    balance      {}", h.balance);
@@ -125,7 +135,7 @@ pub async fn extract(a: &ExtractArgs) -> anyhow::Result<()> {
 
 /// `ecrop register export`.
 pub async fn export(a: &ExportArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let snapshot = snapshot(&p, a.block).await?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let json_path = a.out.join(format!("register-{}.json", snapshot.block));

@@ -107,7 +107,7 @@ pub async fn run(command: &RolesCommand) -> anyhow::Result<()> {
         RolesCommand::Grant(a) => grant(a).await,
         RolesCommand::Approve(a) => approve(a).await,
         RolesCommand::Revoke(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let matrix = Matrix::load(&a.matrix)?;
             let role = matrix.role_id(&a.role)?;
             let sent = p
@@ -122,7 +122,7 @@ pub async fn run(command: &RolesCommand) -> anyhow::Result<()> {
         }
         RolesCommand::List(a) => list(a).await,
         RolesCommand::FinishBootstrap(a) => {
-            let p = Platform::open(&a.chain)?;
+            let p = Platform::open(&a.chain).await?;
             let sent = p.send(MANAGER, "finishBootstrap", vec![]).await?;
             p.done(
                 "bootstrap finished: sensitive changes now need a second platform admin",
@@ -135,7 +135,7 @@ pub async fn run(command: &RolesCommand) -> anyhow::Result<()> {
 }
 
 async fn grant(a: &GrantArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let matrix = Matrix::load(&a.matrix)?;
     let role = matrix.role_id(&a.role)?;
     let expiry = a.expiry.as_deref().map(time_arg).transpose()?.unwrap_or(0);
@@ -179,7 +179,7 @@ async fn grant(a: &GrantArgs) -> anyhow::Result<()> {
 }
 
 async fn approve(a: &ApproveArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let manager = p.address(MANAGER)?;
     let abi = p.artifacts.get(MANAGER)?.abi;
     let latest = p.client.block_number().await?;
@@ -203,7 +203,7 @@ async fn approve(a: &ApproveArgs) -> anyhow::Result<()> {
 }
 
 async fn list(a: &ListArgs) -> anyhow::Result<()> {
-    let p = Platform::open(&a.chain)?;
+    let p = Platform::open(&a.chain).await?;
     let matrix = Matrix::load(&a.matrix)?;
     let manager = p.address(MANAGER)?;
     let abi = p.artifacts.get(MANAGER)?.abi;

@@ -86,6 +86,16 @@ pub struct PermArgs {
     #[arg(long, env = "ECROP_PERM_ENFORCE", value_name = "BOOL")]
     pub perm_enforce: Option<bool>,
 
+    /// Besu node (HTTP JSON-RPC with the PERM API) whose local allowlists follow the
+    /// contracts [config: permissioning.besu_sync_url] [default: no sync].
+    #[arg(long, env = "ECROP_BESU_SYNC_URL", value_name = "URL")]
+    pub besu_sync_url: Option<String>,
+
+    /// Besu permissions config file written for cold starts
+    /// [config: permissioning.besu_permissions_file].
+    #[arg(long, env = "ECROP_BESU_PERMISSIONS_FILE", value_name = "FILE")]
+    pub besu_permissions_file: Option<PathBuf>,
+
     /// Polling interval in milliseconds [config: permissioning.poll_interval_ms] [default: 1000].
     #[arg(long, env = "ECROP_PERM_POLL_MS", value_name = "MS")]
     pub perm_poll_ms: Option<u64>,
@@ -115,6 +125,12 @@ impl PermArgs {
         if let Some(ms) = self.perm_poll_ms {
             file.poll_interval_ms = Some(ms);
         }
+        if let Some(url) = &self.besu_sync_url {
+            file.besu_sync_url = Some(url.clone());
+        }
+        if let Some(path) = &self.besu_permissions_file {
+            file.besu_permissions_file = Some(path.clone());
+        }
     }
 }
 
@@ -123,6 +139,8 @@ struct Permissioning {
     follower: Follower,
     decisions: DecisionServer,
     enforce: bool,
+    /// Stops the Besu allowlist sync, when it runs.
+    sync_shutdown: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Starts the follower and the decision API when permissioning is configured.
@@ -163,7 +181,24 @@ async fn start_permissioning(
     let decisions = DecisionServer::start(listen, follower.state(), follower.status()).await?;
     let enforce = file.enforce.unwrap_or(true);
     tracing::info!(target: "ecrop::perm", %governance, enforce, store = %store_path.display(), "permissioning on");
-    Ok(Some(Permissioning { follower, decisions, enforce }))
+
+    let sync_shutdown = match &file.besu_sync_url {
+        Some(url) => {
+            use crate::permissioning::besu_sync::{self, BesuClient, ConfigFiles, Syncer};
+            let files = ConfigFiles {
+                nodes: file.besu_permissions_file.clone(),
+                accounts: file.besu_permissions_file.clone(),
+            };
+            let syncer = Syncer::new(BesuClient::new(url)?, files, true, true);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let (reports, _) = tokio::sync::watch::channel(None);
+            tokio::spawn(besu_sync::run_with_follower(syncer, follower.state(), reports, stopped));
+            tracing::info!(target: "ecrop::perm", besu = %url, "besu allowlist sync on");
+            Some(stop)
+        }
+        None => None,
+    };
+    Ok(Some(Permissioning { follower, decisions, enforce, sync_shutdown }))
 }
 
 /// Runs the sidecar until SIGINT or SIGTERM.
@@ -202,6 +237,9 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!(target: "ecrop::rpc", "shutting down; finishing calls in flight");
     server.stop().await;
     if let Some(perm) = permissioning {
+        if let Some(stop) = &perm.sync_shutdown {
+            let _ = stop.send(true);
+        }
         perm.decisions.stop().await;
         perm.follower.stop().await;
     }

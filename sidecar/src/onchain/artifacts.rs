@@ -96,11 +96,7 @@ impl Artifacts {
 fn read(path: &Path, name: &str) -> Result<Artifact, ChainError> {
     let invalid =
         |reason: String| ChainError::ArtifactInvalid { path: path.display().to_string(), reason };
-    let size = std::fs::metadata(path).map_err(|e| invalid(e.to_string()))?.len();
-    if size > MAX_ARTIFACT_BYTES {
-        return Err(invalid(format!("larger than {MAX_ARTIFACT_BYTES} bytes")));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+    let text = super::files::read_text(path, MAX_ARTIFACT_BYTES).map_err(invalid)?;
     let file: ArtifactFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     let decode = |hex_text: &str| -> Result<Bytes, ChainError> {
         let trimmed = hex_text.trim_start_matches("0x");

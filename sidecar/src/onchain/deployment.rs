@@ -47,11 +47,8 @@ impl Deployment {
 
     /// Reads `path`.
     pub fn load(path: &Path) -> Result<Self, ChainError> {
-        let size = std::fs::metadata(path).map_err(|e| file_error(path, e.to_string()))?.len();
-        if size > MAX_DEPLOYMENT_BYTES {
-            return Err(file_error(path, format!("larger than {MAX_DEPLOYMENT_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
+        let text = super::files::read_text(path, MAX_DEPLOYMENT_BYTES)
+            .map_err(|reason| file_error(path, reason))?;
         serde_json::from_str(&text).map_err(|e| file_error(path, e.to_string()))
     }
 

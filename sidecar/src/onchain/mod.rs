@@ -10,6 +10,7 @@ mod artifacts;
 mod client;
 mod deployment;
 pub mod events;
+pub mod files;
 mod platform;
 pub mod register;
 mod revert;

@@ -77,11 +77,7 @@ impl Matrix {
             path: path.display().to_string(),
             reason,
         };
-        let size = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.len();
-        if size > MAX_MATRIX_BYTES {
-            return Err(bad(format!("larger than {MAX_MATRIX_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = super::files::read_text(path, MAX_MATRIX_BYTES).map_err(bad)?;
         let matrix: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         for f in &matrix.functions {
             matrix
@@ -106,11 +102,7 @@ impl Matrix {
                 path: path.display().to_string(),
                 reason,
             };
-            let size = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.len();
-            if size > MAX_MATRIX_BYTES {
-                return Err(bad(format!("larger than {MAX_MATRIX_BYTES} bytes")));
-            }
-            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            let text = super::files::read_text(path, MAX_MATRIX_BYTES).map_err(bad)?;
             let part: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
             for role in part.roles {
                 if !merged.roles.iter().any(|r| r.id == role.id) {

@@ -155,9 +155,75 @@ pub fn isin_value(isin: &str) -> Result<DynSolValue, ChainError> {
             reason: "an ISIN is 12 letters and digits, e.g. DE0007164600".into(),
         });
     }
+    let upper = bytes.to_ascii_uppercase();
+    if !isin_check_digit_ok(&upper) {
+        return Err(ChainError::BadArgument {
+            function: "isin".into(),
+            index: 1,
+            value: isin.to_owned(),
+            ty: "ISIN".into(),
+            reason: "the check digit does not match (ISO 6166)".into(),
+        });
+    }
     let mut word = [0u8; 32];
-    word[..12].copy_from_slice(&bytes.to_ascii_uppercase());
+    word[..12].copy_from_slice(&upper);
     Ok(DynSolValue::FixedBytes(word.into(), 12))
+}
+
+/// ISO 6166 check: letters become two digits (A = 10 … Z = 35), then the Luhn sum of all
+/// digits, check digit included, must be a multiple of ten. The first two characters must be
+/// letters (the country) and the last a digit.
+fn isin_check_digit_ok(isin: &[u8]) -> bool {
+    if isin.len() != 12
+        || !isin[..2].iter().all(u8::is_ascii_uppercase)
+        || !isin[11].is_ascii_digit()
+    {
+        return false;
+    }
+    let mut digits = Vec::with_capacity(24);
+    for &c in isin {
+        match c {
+            b'0'..=b'9' => digits.push(c - b'0'),
+            b'A'..=b'Z' => {
+                let v = c - b'A' + 10;
+                digits.push(v / 10);
+                digits.push(v % 10);
+            }
+            _ => return false,
+        }
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                doubled / 10 + doubled % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isin_check_digits() {
+        for good in ["US0378331005", "DE0007164600", "GB0002634946", "de0007164600"] {
+            assert!(isin_value(good).is_ok(), "{good}");
+        }
+        for bad in ["DE0007164601", "US0378331006", "1E0007164600", "DE000716460X", "DE00071646"] {
+            assert!(isin_value(bad).is_err(), "{bad}");
+        }
+        let err = isin_value("DE0007164601").unwrap_err().to_string();
+        assert!(err.contains("check digit"), "{err}");
+    }
 }
 
 fn name_of(names: &[&str], value: u64) -> String {

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod genesis;
 pub mod logging;
 pub mod nonce;
 pub mod onchain;

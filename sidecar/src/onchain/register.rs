@@ -206,24 +206,7 @@ fn isin_check_digit_ok(isin: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn isin_check_digits() {
-        for good in ["US0378331005", "DE0007164600", "GB0002634946", "de0007164600"] {
-            assert!(isin_value(good).is_ok(), "{good}");
-        }
-        for bad in ["DE0007164601", "US0378331006", "1E0007164600", "DE000716460X", "DE00071646"] {
-            assert!(isin_value(bad).is_err(), "{bad}");
-        }
-        let err = isin_value("DE0007164601").unwrap_err().to_string();
-        assert!(err.contains("check digit"), "{err}");
-    }
+    sum.is_multiple_of(10)
 }
 
 fn name_of(names: &[&str], value: u64) -> String {
@@ -476,4 +459,21 @@ pub fn to_csv(snapshot: &RegisterSnapshot) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isin_check_digits() {
+        for good in ["US0378331005", "DE0007164600", "GB0002634946", "de0007164600"] {
+            assert!(isin_value(good).is_ok(), "{good}");
+        }
+        for bad in ["DE0007164601", "US0378331006", "1E0007164600", "DE000716460X", "DE00071646"] {
+            assert!(isin_value(bad).is_err(), "{bad}");
+        }
+        let err = isin_value("DE0007164601").unwrap_err().to_string();
+        assert!(err.contains("check digit"), "{err}");
+    }
 }

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
+#[path = "common/fake_besu.rs"]
+mod fake_besu;
 #[path = "common/perm.rs"]
 mod perm;
 #[path = "common/proxy.rs"]
@@ -282,8 +284,16 @@ async fn refuses_sends_from_accounts_not_allowed_and_answers_the_decision_api() 
     let user_pin = net.data_dir().join("user.pin");
     let store = net.dir.path().join("serve-store");
     let governance = perm.governance.to_string();
+    // A fake Besu (built from Besu's documented PERM API) whose allowlists serve keeps in step.
+    let besu_lists = Arc::new(std::sync::Mutex::new(fake_besu::Lists::default()));
+    let besu = fake_besu::FakeBesu::start(besu_lists.clone()).await;
+    let permissions_file = net.dir.path().join("permissions_config.toml");
     let mut serve = Serve::start(
         &[
+            "--besu-sync-url",
+            &besu.url,
+            "--besu-permissions-file",
+            permissions_file.to_str().unwrap(),
             "--upstream",
             &net.upstream,
             "--token-label",
@@ -323,6 +333,24 @@ async fn refuses_sends_from_accounts_not_allowed_and_answers_the_decision_api() 
     };
     let head = perm.head().await;
     wait_synced(head).await;
+
+    // The Besu allowlist follows the contracts: the allowed accounts arrive through perm_*.
+    let deadline = tokio::time::Instant::now() + SYNC_TIMEOUT;
+    loop {
+        let accounts = besu_lists.lock().unwrap().account_set();
+        if accounts.contains(&net.accounts[0]) {
+            assert!(!accounts.contains(&net.accounts[3]), "an account not listed reached Besu");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "besu allowlist never synced: {accounts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let file = std::fs::read_to_string(&permissions_file).unwrap();
+    assert!(file.contains("accounts-allowlist"), "{file}");
+    assert!(file.to_lowercase().contains(&net.accounts[0].to_string().to_lowercase()), "{file}");
 
     // An account the token holds but the allowlist does not list.
     let outsider = net.accounts[3];

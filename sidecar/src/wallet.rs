@@ -159,8 +159,9 @@ impl Wallet {
     }
 
     /// The token's accounts, sorted by key label.
+    /// Keys are listed from the token afresh, so keys generated while the sidecar runs appear.
     pub async fn accounts(&self) -> Result<Vec<KeyInfo>, WalletError> {
-        Ok(self.keyring.accounts().await?)
+        Ok(self.keyring.refresh().await?)
     }
 
     /// Fills, signs and submits `request`; returns the transaction hash the node accepted.

@@ -261,7 +261,9 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
             p.done(
                 &format!(
                     "withdrawal {} approved ({} of {})",
-                    a.withdrawal, w["approvals"], w["approvalsRequired"]
+                    a.withdrawal,
+                    w["approvals"].as_str().unwrap_or_default(),
+                    w["approvalsRequired"].as_str().unwrap_or_default()
                 ),
                 &sent,
                 json!({"withdrawal": w}),
@@ -299,9 +301,9 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
                 bail!(
                     "withdrawal {} cannot be executed now: {name} (unlock at {}, approvals {} of {})",
                     a.withdrawal,
-                    w["unlockAt"],
-                    w["approvals"],
-                    w["approvalsRequired"]
+                    w["unlockAt"].as_str().unwrap_or_default(),
+                    w["approvals"].as_str().unwrap_or_default(),
+                    w["approvalsRequired"].as_str().unwrap_or_default()
                 );
             }
             let sent = p.send(CUSTODY, "executeWithdrawal", vec![id]).await?;
@@ -408,6 +410,9 @@ pub fn travel_rule_hash(path: &std::path::Path) -> anyhow::Result<B256> {
         .map_err(|reason| anyhow::anyhow!("travel-rule file {} ({reason})", path.display()))?;
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("travel-rule file {} is not JSON", path.display()))?;
+    // A repeated key would be hashed with one of its values only: refuse it.
+    serde_json::from_str::<UniqueKeys>(&text)
+        .with_context(|| format!("travel-rule file {}", path.display()))?;
     for party in ["originator", "beneficiary"] {
         if !value.get(party).is_some_and(Value::is_object) {
             bail!("travel-rule file {} lacks the {party} object", path.display());
@@ -415,6 +420,60 @@ pub fn travel_rule_hash(path: &std::path::Path) -> anyhow::Result<B256> {
     }
     // serde_json's map keeps keys sorted (no preserve_order feature), so this is canonical.
     Ok(keccak256(serde_json::to_vec(&value)?))
+}
+
+/// Deserializes any JSON and fails on an object with a repeated key.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<UniqueKeys, M::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("key {key:?} appears twice")));
+                    }
+                    map.next_value::<UniqueKeys>()?;
+                }
+                Ok(UniqueKeys)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<UniqueKeys, S::Error> {
+                while seq.next_element::<UniqueKeys>()?.is_some() {}
+                Ok(UniqueKeys)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 async fn request(a: &RequestArgs) -> anyhow::Result<()> {
@@ -561,4 +620,29 @@ async fn statement(a: &StatementArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn travel_rule_hash_ignores_formatting_and_refuses_repeated_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.json");
+        let b = dir.path().join("b.json");
+        std::fs::write(&a, r#"{"originator": {"name": "A"}, "beneficiary": {"name": "B"}}"#)
+            .unwrap();
+        std::fs::write(
+            &b,
+            "{\n  \"beneficiary\": {\"name\": \"B\"},\n  \"originator\": {\"name\": \"A\"}\n}",
+        )
+        .unwrap();
+        assert_eq!(travel_rule_hash(&a).unwrap(), travel_rule_hash(&b).unwrap());
+        let dup = dir.path().join("dup.json");
+        std::fs::write(&dup, r#"{"originator": {"name": "A", "name": "C"}, "beneficiary": {}}"#)
+            .unwrap();
+        let err = format!("{:#}", travel_rule_hash(&dup).unwrap_err());
+        assert!(err.contains("key \"name\" appears twice"), "{err}");
+    }
 }

@@ -257,7 +257,8 @@ pub struct ChainArgs {
     )]
     pub rpc_url: String,
 
-    /// Account (of the sidecar's token) that sends the transactions.
+    /// Account of the sidecar's token that acts: it sends the transactions, or signs the
+    /// instruction (`instruction sign`); read-only commands use it only as the caller of views.
     #[arg(long, env = "ECROP_FROM", value_name = "ADDRESS")]
     pub from: Option<alloy::primitives::Address>,
 

@@ -20,35 +20,7 @@ use crate::onchain::{self, find_function, register::isin_value};
 const REGISTER: &str = "SecuritiesRegister";
 const REGISTRY: &str = "InvestorRegistry";
 
-/// Reason codes of the register's pre-check with their grounds, in code order; the same
-/// table as in `contracts/README.md` (a test keeps them equal).
-pub const REASON_CODES: [(&str, &str); 22] = [
-    ("Ok", "the movement would be booked"),
-    ("RegisterPaused", "the platform admin stopped all movements"),
-    ("SecurityUnknown", "no security with this ISIN is entered"),
-    ("SecurityNotActive", "suspended (holder movements, issue) or closed (everything)"),
-    ("SenderNotRegistered", "the sending wallet belongs to no investor"),
-    ("SenderKycNotApproved", "the sender's KYC status is not Approved"),
-    ("SenderKycExpired", "the sender's KYC approval has expired"),
-    ("SenderInvestorFrozen", "the sending investor is frozen (all wallets)"),
-    ("SenderHoldingFrozen", "the sender's holding in this security is frozen"),
-    (
-        "InstructionsPending",
-        "the sender has signed instructions queued; a direct transfer may not overtake them",
-    ),
-    ("InsufficientBalance", "amount exceeds the balance"),
-    ("InsufficientFreeBalance", "amount exceeds balance minus restrictions and pledges"),
-    ("BalanceEncumbered", "forced transfer/reversal would reach units under a third-party right"),
-    ("ReceiverZeroAddress", "no receiver given"),
-    ("ReceiverNotRegistered", "the receiving wallet belongs to no investor"),
-    ("ReceiverKycNotApproved", "the receiver's KYC status is not Approved"),
-    ("ReceiverKycExpired", "the receiver's KYC approval has expired"),
-    ("ReceiverInvestorFrozen", "the receiving investor is frozen"),
-    ("ReceiverHoldingFrozen", "the receiver's holding in this security is frozen"),
-    ("ReceiverNotCollectiveHolder", "collective-entry security, receiver is not a custodian/CSD"),
-    ("IssueVolumeExceeded", "supply would exceed the issue volume"),
-    ("InstructionExpired", "the instruction's deadline passed before execution"),
-];
+pub use crate::onchain::register::REASON_CODES;
 
 /// Register subcommands.
 #[derive(Debug, Subcommand)]

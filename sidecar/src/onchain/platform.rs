@@ -140,6 +140,10 @@ impl Matrix {
 
     /// The name of role `id`, or the number as text.
     pub fn role_name(&self, id: u64) -> String {
+        if id == 0 {
+            // OpenZeppelin's ADMIN_ROLE, held by the access manager itself.
+            return "ADMIN (the manager itself)".to_owned();
+        }
         self.roles.iter().find(|r| r.id == id).map_or_else(|| id.to_string(), |r| r.name.clone())
     }
 }

@@ -67,10 +67,12 @@ impl ErrorBook {
                     .iter()
                     .zip(values.iter())
                     .map(|(param, value)| {
+                        let shown = enum_name(param.internal_type.as_ref(), value)
+                            .unwrap_or_else(|| format_value(value));
                         if param.name.is_empty() {
-                            format_value(value)
+                            shown
                         } else {
-                            format!("{}: {}", param.name, format_value(value))
+                            format!("{}: {}", param.name, shown)
                         }
                     })
                     .collect();
@@ -112,6 +114,49 @@ pub fn format_value(value: &DynSolValue) -> String {
     }
 }
 
+/// Variant names of the platform's enums that appear in its errors, by enum name; ABIs carry
+/// an enum's name but not its variants.
+const ENUMS: [(&str, &[&str]); 5] = [
+    (
+        "EntryKind",
+        &["Transfer", "Instructed", "Forced", "Recovery", "Reversal", "Issue", "Redemption"],
+    ),
+    ("WithdrawalStatus", &["None", "Pending", "Approved", "Executed", "Cancelled"]),
+    ("ChangeStatus", &["None", "Pending", "Applied", "Cancelled"]),
+    (
+        "ExecutionCheck",
+        &[
+            "Ok",
+            "WithdrawalUnknown",
+            "AwaitingApprovals",
+            "AlreadyClosed",
+            "Paused",
+            "ClientFrozen",
+            "TimeLocked",
+            "DestinationNotAllowed",
+            "DailyLimitExceeded",
+        ],
+    ),
+    ("SecurityStatus", &["None", "Active", "Suspended", "Closed"]),
+];
+
+/// `Name (n)` for an enum-typed value whose enum the platform defines.
+fn enum_name(
+    internal: Option<&alloy::json_abi::InternalType>,
+    value: &DynSolValue,
+) -> Option<String> {
+    let alloy::json_abi::InternalType::Enum { ty, .. } = internal? else { return None };
+    let DynSolValue::Uint(n, _) = value else { return None };
+    let index = usize::try_from(*n).ok()?;
+    let name = if ty == "ReasonCode" {
+        super::register::REASON_CODES.get(index).map(|(name, _)| *name)
+    } else {
+        let (_, names) = ENUMS.iter().find(|(name, _)| *name == ty)?;
+        names.get(index).copied()
+    };
+    name.map(|name| format!("{name} ({index})"))
+}
+
 /// The fields of a tuple or struct value (structs decode as named tuples).
 pub fn tuple_fields(value: &DynSolValue) -> Option<&[DynSolValue]> {
     match value {
@@ -148,6 +193,27 @@ mod tests {
                 "RegisterHolderFrozen(holder: {}, isin: DE0007164600)",
                 holder.to_checksum(None)
             )
+        );
+    }
+
+    #[test]
+    fn names_enum_values() {
+        let abi: JsonAbi = serde_json::from_str(
+            r#"[{"type":"error","name":"RegisterMovementRefused","inputs":[{"name":"reason","type":"uint8","internalType":"enum ISecuritiesRegister.ReasonCode"},{"name":"n","type":"uint8","internalType":"uint8"}]}]"#,
+        )
+        .unwrap();
+        let mut book = ErrorBook::new();
+        book.add(&abi);
+        let error = abi.errors().next().unwrap();
+        let data = error
+            .abi_encode_input(&[
+                DynSolValue::Uint(alloy::primitives::U256::from(14), 8),
+                DynSolValue::Uint(alloy::primitives::U256::from(14), 8),
+            ])
+            .unwrap();
+        assert_eq!(
+            book.explain(&data),
+            "RegisterMovementRefused(reason: ReceiverNotRegistered (14), n: 14)"
         );
     }
 

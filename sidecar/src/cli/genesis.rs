@@ -36,6 +36,10 @@ pub struct GenesisArgs {
     /// PKCS#11 module that holds the validator tokens (SoftHSM2 here).
     #[arg(long = "pkcs11-module", env = "ECROP_PKCS11_MODULE", value_name = "PATH")]
     pub module: Option<PathBuf>,
+
+    /// Print the result as JSON (validators, enodes, contracts); progress goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `ecrop genesis`.
@@ -62,7 +66,8 @@ pub async fn run(args: &GenesisArgs) -> anyhow::Result<()> {
     let keys = {
         let def = def.clone();
         let out = out.clone();
-        tokio::task::spawn_blocking(move || make_keys(&def, &module, &out))
+        let json = args.json;
+        tokio::task::spawn_blocking(move || make_keys(&def, &module, &out, json))
             .await
             .context("key task")??
     };
@@ -73,7 +78,7 @@ pub async fn run(args: &GenesisArgs) -> anyhow::Result<()> {
             let creations = genesis::platform_creations(&artifacts, *deployer)?;
             let contracts =
                 genesis::execute_constructors(def.network.chain_id, *deployer, &creations)?;
-            for c in &contracts {
+            for c in contracts.iter().filter(|_| !args.json) {
                 println!(
                     "pre-deployed {} at {} ({} storage slots)",
                     c.name,
@@ -96,6 +101,20 @@ pub async fn run(args: &GenesisArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing ({})", path.display()))?;
     }
     link_tokens(&layout, &def, &out)?;
+
+    if args.json {
+        let summary = std::fs::read_to_string(out.join("network.json"))
+            .with_context(|| format!("reading ({})", out.join("network.json").display()))?;
+        let mut summary: serde_json::Value = serde_json::from_str(&summary)?;
+        summary["out"] = serde_json::json!(out);
+        summary["contracts"] = contracts
+            .iter()
+            .map(|c| (c.name.clone(), c.address.to_string().into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
 
     println!(
         "network {} (chain id {}) written to {}",
@@ -137,12 +156,19 @@ fn make_keys(
     def: &NetworkDefinition,
     module: &Path,
     out: &Path,
+    json: bool,
 ) -> anyhow::Result<Vec<ValidatorKey>> {
     let total = def.validators.len();
     let mut keys = Vec::with_capacity(total);
     for (index, v) in def.validators.iter().enumerate() {
         let step = index + 1;
-        let mut progress = |message: &str| println!("[{step}/{total}] {message}");
+        let mut progress = |message: &str| {
+            if json {
+                eprintln!("[{step}/{total}] {message}");
+            } else {
+                println!("[{step}/{total}] {message}");
+            }
+        };
         let node_dir = genesis::node_dir(out, &v.name);
         let key = genesis::ensure_validator_key(module, &node_dir, &v.name, &mut progress)?;
         keys.push(ValidatorKey {

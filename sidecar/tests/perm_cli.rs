@@ -16,7 +16,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{DevNet, ECROP};
+use common::{DevNet, ECROP, OperatorCli};
 use fake_besu::{FakeBesu, Lists};
 use serde_json::{Value, json};
 
@@ -24,64 +24,21 @@ const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../permissioning/o
 const ID1: &str = "6f8a80d14311c39f35f516fa664deaaaa13e85b2f7493f37f6144d86991ec012937307647bd3b9a82abe2974e1407241d54947bbb39763a4cac9f77166ad92a0";
 const ID2: &str = "2feb33b3c6c4a8f77d84a5ce44954e83e5f163e7a65f7f7a7fec499ceb0ddd76a46ef635408c513d64c076470eac86b7f2c8ae4fcd112cb28ce82c0d64ec2c94";
 
-struct Cli {
-    endpoint: String,
-    deployment: PathBuf,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Cli {
-    fn new(net: &DevNet) -> Self {
-        assert!(
-            PathBuf::from(ARTIFACTS).join("ConsortiumGovernance.sol").is_dir(),
-            "permissioning artifacts missing in {ARTIFACTS}; run `forge build` in permissioning/ (scripts/test does)"
-        );
-        Self {
-            endpoint: net.endpoint.clone(),
-            deployment: net.dir.path().join("permissioning.json"),
-        }
-    }
-
-    fn run(&self, from: &str, args: &[&str]) -> Out {
-        let output = Command::new(ECROP)
-            .args(args)
-            .args(["--from", from])
-            .env("ECROP_RPC_URL", &self.endpoint)
-            .env("ECROP_PERM_DEPLOYMENT", &self.deployment)
-            .env("ECROP_PERM_ARTIFACTS", ARTIFACTS)
-            .output()
-            .unwrap();
-        Out {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, from: &str, args: &[&str]) -> String {
-        let out = self.run(from, args);
-        assert_eq!(out.code, 0, "ecrop {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
-        out.stdout
-    }
-
-    fn json(&self, from: &str, args: &[&str]) -> Value {
-        let mut with_json = args.to_vec();
-        with_json.push("--json");
-        let text = self.ok(from, &with_json);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-
-    /// Runs a command that must fail and returns its one error line.
-    fn fails(&self, from: &str, args: &[&str]) -> String {
-        let out = self.run(from, args);
-        assert_eq!(out.code, 1, "ecrop {args:?} should fail:\n{}\n{}", out.stdout, out.stderr);
-        out.stderr.trim().to_owned()
-    }
+/// The operator CLI against `net`, with the permissioning artifacts.
+fn operator(net: &DevNet) -> OperatorCli {
+    assert!(
+        PathBuf::from(ARTIFACTS).join("ConsortiumGovernance.sol").is_dir(),
+        "permissioning artifacts missing in {ARTIFACTS}; run `forge build` in permissioning/ (scripts/test does)"
+    );
+    let deployment = net.dir.path().join("permissioning.json");
+    OperatorCli::new(
+        &[
+            ("ECROP_RPC_URL", &net.endpoint),
+            ("ECROP_PERM_DEPLOYMENT", deployment.to_str().unwrap()),
+            ("ECROP_PERM_ARTIFACTS", ARTIFACTS),
+        ],
+        net.dir.path(),
+    )
 }
 
 fn enode(id: &str, port: u16) -> String {
@@ -91,7 +48,7 @@ fn enode(id: &str, port: u16) -> String {
 #[test]
 fn consortium_governs_nodes_accounts_validators_and_members_through_the_cli() {
     let net = DevNet::start(4);
-    let cli = Cli::new(&net);
+    let cli = operator(&net);
     let [a, b, c, d] = [0, 1, 2, 3].map(|i| net.accounts[i].to_checksum(None));
     let (a, b, c, d) = (a.as_str(), b.as_str(), c.as_str(), d.as_str());
 

@@ -6,89 +6,42 @@
 
 mod common;
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
-use common::{DevNet, ECROP};
+use common::{DevNet, OperatorCli};
 use serde_json::Value;
 
 const ISIN: &str = "DE0007164600";
 
-struct Cli {
-    endpoint: String,
-    deployment: PathBuf,
-    dir: PathBuf,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Cli {
-    fn new(net: &DevNet) -> Self {
-        let artifacts = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/out"));
-        assert!(
-            artifacts.join("SecuritiesRegister.sol").is_dir(),
-            "contract artifacts missing in {}; run `forge build` in contracts/ (scripts/test does)",
-            artifacts.display()
-        );
-        Self {
-            endpoint: net.endpoint.clone(),
-            deployment: net.dir.path().join("deployment.json"),
-            dir: net.dir.path().to_owned(),
-        }
-    }
-
-    fn run(&self, from: &str, args: &[&str]) -> Out {
-        let output = Command::new(ECROP)
-            .args(args)
-            .args(["--from", from])
-            .env("ECROP_RPC_URL", &self.endpoint)
-            .env("ECROP_DEPLOYMENT", &self.deployment)
-            .env("ECROP_ARTIFACTS", concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/out"))
-            .env(
-                "ECROP_MATRIX",
-                concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../contracts/matrix.json,",
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../contracts/custody.matrix.json"
-                ),
-            )
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .output()
-            .unwrap();
-        Out {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, from: &str, args: &[&str]) -> String {
-        let out = self.run(from, args);
-        assert_eq!(out.code, 0, "ecrop {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
-        out.stdout
-    }
-
-    fn json(&self, from: &str, args: &[&str]) -> Value {
-        let mut with_json = args.to_vec();
-        with_json.push("--json");
-        serde_json::from_str(&self.ok(from, &with_json)).unwrap()
-    }
-
-    fn fails(&self, from: &str, args: &[&str]) -> String {
-        let out = self.run(from, args);
-        assert_eq!(out.code, 1, "ecrop {args:?} should fail:\n{}\n{}", out.stdout, out.stderr);
-        out.stderr
-    }
+/// The operator CLI against `net`, with the platform's artifacts and matrix files.
+fn operator(net: &DevNet) -> OperatorCli {
+    let artifacts = concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/out");
+    assert!(
+        PathBuf::from(artifacts).join("SecuritiesRegister.sol").is_dir(),
+        "contract artifacts missing in {artifacts}; run `forge build` in contracts/ (scripts/test does)"
+    );
+    let deployment = net.dir.path().join("deployment.json");
+    let matrix = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contracts/matrix.json,",
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contracts/custody.matrix.json"
+    );
+    OperatorCli::new(
+        &[
+            ("ECROP_RPC_URL", &net.endpoint),
+            ("ECROP_DEPLOYMENT", deployment.to_str().unwrap()),
+            ("ECROP_ARTIFACTS", artifacts),
+            ("ECROP_MATRIX", matrix),
+        ],
+        net.dir.path(),
+    )
 }
 
 #[test]
 fn register_keeper_daily_work_through_the_cli() {
     let net = DevNet::start(4);
-    let cli = Cli::new(&net);
+    let cli = operator(&net);
     let [admin, issuer, alice, bob] = [0, 1, 2, 3].map(|i| net.accounts[i].to_checksum(None));
     let (admin, issuer, alice, bob) =
         (admin.as_str(), issuer.as_str(), alice.as_str(), bob.as_str());
@@ -531,7 +484,7 @@ fn register_keeper_daily_work_through_the_cli() {
 #[test]
 fn custody_withdrawals_through_the_cli() {
     let net = DevNet::start(4);
-    let cli = Cli::new(&net);
+    let cli = operator(&net);
     let [officer, approver1, approver2, investor] =
         [0, 1, 2, 3].map(|i| net.accounts[i].to_checksum(None));
     let (officer, approver1, approver2, investor) =

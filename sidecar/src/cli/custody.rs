@@ -18,18 +18,6 @@ use super::{
 use crate::onchain::{events::decode_logs, format_value, tuple_fields};
 
 const CUSTODY: &str = "Custody";
-/// Names of the custody contract's `ExecutionCheck` codes, in order.
-const EXECUTION_CHECKS: [&str; 9] = [
-    "Ok",
-    "WithdrawalUnknown",
-    "AwaitingApprovals",
-    "AlreadyClosed",
-    "Paused",
-    "ClientFrozen",
-    "TimeLocked",
-    "DestinationNotAllowed",
-    "DailyLimitExceeded",
-];
 /// Names of `EntryKind`, in order.
 const ENTRY_KINDS: [&str; 5] = ["deposit", "allocation", "reservation", "release", "withdrawal"];
 /// Largest travel-rule file read.
@@ -296,7 +284,8 @@ pub async fn run(command: &CustodyCommand) -> anyhow::Result<()> {
                 _ => bail!("checkExecution returned nothing"),
             };
             if code != 0 {
-                let name = EXECUTION_CHECKS.get(code).copied().unwrap_or("Unknown");
+                let name =
+                    crate::onchain::enum_variant("ExecutionCheck", code).unwrap_or("Unknown");
                 let w = withdrawal(&p, a.withdrawal).await?;
                 bail!(
                     "withdrawal {} cannot be executed now: {name} (unlock at {}, approvals {} of {})",

@@ -21,7 +21,7 @@ pub use deployment::Deployment;
 pub use platform::{
     DeployReport, Matrix, MatrixFunction, MatrixRole, PLATFORM_CONTRACTS, deploy, selector,
 };
-pub use revert::{ErrorBook, format_value, tuple_fields};
+pub use revert::{ErrorBook, enum_variant, format_value, tuple_fields};
 
 /// Errors of on-chain operations.
 #[derive(Debug, thiserror::Error)]

@@ -148,13 +148,16 @@ fn enum_name(
     let alloy::json_abi::InternalType::Enum { ty, .. } = internal? else { return None };
     let DynSolValue::Uint(n, _) = value else { return None };
     let index = usize::try_from(*n).ok()?;
-    let name = if ty == "ReasonCode" {
-        super::register::REASON_CODES.get(index).map(|(name, _)| *name)
-    } else {
-        let (_, names) = ENUMS.iter().find(|(name, _)| *name == ty)?;
-        names.get(index).copied()
-    };
-    name.map(|name| format!("{name} ({index})"))
+    enum_variant(ty, index).map(|name| format!("{name} ({index})"))
+}
+
+/// The name of variant `index` of the platform's enum `enum_name` (e.g. `ExecutionCheck`).
+pub fn enum_variant(enum_name: &str, index: usize) -> Option<&'static str> {
+    if enum_name == "ReasonCode" {
+        return super::register::REASON_CODES.get(index).map(|(name, _)| *name);
+    }
+    let (_, names) = ENUMS.iter().find(|(name, _)| *name == enum_name)?;
+    names.get(index).copied()
 }
 
 /// The fields of a tuple or struct value (structs decode as named tuples).

@@ -209,3 +209,62 @@ pub async fn call(url: &str, method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     post_raw(url, body.to_string()).await.1
 }
+
+/// Output of one `ecrop` run.
+pub struct CliOut {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The `ecrop` binary as an operator runs it: from the repository root, with the given
+/// environment, acting as `--from`.
+pub struct OperatorCli {
+    envs: Vec<(String, String)>,
+    /// A scratch directory for the operator's files.
+    pub dir: PathBuf,
+}
+
+impl OperatorCli {
+    pub fn new(envs: &[(&str, &str)], dir: &Path) -> Self {
+        let envs = envs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self { envs, dir: dir.to_owned() }
+    }
+
+    pub fn run(&self, from: &str, args: &[&str]) -> CliOut {
+        let output = Command::new(ECROP)
+            .args(args)
+            .args(["--from", from])
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .output()
+            .unwrap();
+        CliOut {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, from: &str, args: &[&str]) -> String {
+        let out = self.run(from, args);
+        assert_eq!(out.code, 0, "ecrop {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
+        out.stdout
+    }
+
+    /// Runs a command with `--json` that must succeed; returns the parsed output.
+    pub fn json(&self, from: &str, args: &[&str]) -> Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let text = self.ok(from, &with_json);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// Runs a command that must fail with status 1; returns its error output, trimmed.
+    pub fn fails(&self, from: &str, args: &[&str]) -> String {
+        let out = self.run(from, args);
+        assert_eq!(out.code, 1, "ecrop {args:?} should fail:\n{}\n{}", out.stdout, out.stderr);
+        out.stderr.trim().to_owned()
+    }
+}

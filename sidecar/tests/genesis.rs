@@ -498,3 +498,44 @@ fn compose_stack_matches_the_network_definition() {
         );
     }
 }
+
+#[tokio::test]
+async fn dev_chain_starts_from_the_generated_genesis() {
+    let module = module();
+    let dir = tempfile::tempdir().unwrap();
+    let definition = dir.path().join("network.toml");
+    std::fs::write(&definition, small_definition("127.0.0.1")).unwrap();
+    let out = dir.path().join("out");
+    let generated = run_genesis(&definition, &out, &module);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let genesis = read_json(&out.join("genesis.json"));
+    let deployment = read_json(&out.join("deployment.json"));
+    let register = deployment["contracts"]["SecuritiesRegister"].as_str().unwrap().to_owned();
+
+    common::require_tools();
+    let port = ecrop::dev::free_port().unwrap();
+    let mut command = Command::new(common::ECROP);
+    command.args(["dev", "--keys", "1", "--rpc-port", &port.to_string(), "--genesis"]);
+    command.arg(out.join("genesis.json")).arg("--data-dir").arg(dir.path().join("dev"));
+    let mut proc = common::Proc::spawn(command, dir.path().join("dev.log"));
+    let endpoint = proc.wait_line("endpoint").split_whitespace().nth(1).unwrap().to_owned();
+
+    // Same chain and the same contracts at the same addresses, seen through the sidecar.
+    let chain = common::call(&endpoint, "eth_chainId", serde_json::json!([])).await;
+    assert_eq!(
+        u64::from_str_radix(chain["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap(),
+        genesis["config"]["chainId"].as_u64().unwrap()
+    );
+    let code =
+        common::call(&endpoint, "eth_getCode", serde_json::json!([register, "latest"])).await;
+    let code = code["result"].as_str().unwrap();
+    assert_eq!(
+        code,
+        genesis["alloc"][register.to_lowercase().trim_start_matches("0x")]["code"]
+            .as_str()
+            .unwrap_or(code)
+    );
+    assert!(code.len() > 1000, "no register code at {register}: {code}");
+    assert!(dir.path().join("dev").join("deployment.json").is_file());
+}

@@ -60,6 +60,11 @@ pub struct DevArgs {
     #[arg(long)]
     pub demo: bool,
 
+    /// Start the chain from a genesis made by `ecrop genesis` (its genesis.json), so the
+    /// development chain carries the same contracts at the same addresses as the network.
+    #[arg(long, env = "ECROP_DEV_GENESIS", value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+
     /// anvil binary to run.
     #[arg(long, env = "ECROP_ANVIL", value_name = "PATH", default_value = "anvil")]
     pub anvil: String,
@@ -105,8 +110,20 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
             .context("token task")??
     };
 
+    let mut anvil_args = Vec::new();
+    if let Some(genesis) = &args.genesis {
+        let init = anvil_genesis(genesis, &paths.data_dir)?;
+        anvil_args = vec!["--init".to_owned(), init.display().to_string()];
+        let deployment = genesis.with_file_name("deployment.json");
+        if deployment.is_file() {
+            let copy = paths.data_dir.join("deployment.json");
+            std::fs::copy(&deployment, &copy)
+                .with_context(|| format!("copying {}", deployment.display()))?;
+            eprintln!("contract addresses of the genesis in {}", copy.display());
+        }
+    }
     eprintln!("starting anvil...");
-    let anvil = Anvil::start(&args.anvil, &[]).await?;
+    let anvil = Anvil::start(&args.anvil, &anvil_args).await?;
     for key in &keys {
         anvil.fund(key.address, U256::from(DEV_FUNDING_WEI)).await?;
     }
@@ -166,6 +183,32 @@ fn ether(wei: U256) -> String {
         Some(_) => text.trim_end_matches('0').to_owned(),
         None => text,
     }
+}
+
+/// Largest genesis file read.
+const MAX_GENESIS_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Writes a copy of a Besu genesis that anvil's `--init` reads: anvil knows only `nonce`,
+/// `balance`, `code`, `storage` and `secretKey` in an `alloc` entry, so other fields (Besu's
+/// `comment`) are dropped. Returns the copy's path in `data_dir`.
+fn anvil_genesis(genesis: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    const ANVIL_ALLOC_FIELDS: [&str; 5] = ["nonce", "balance", "code", "storage", "secretKey"];
+    let text = crate::onchain::files::read_text(genesis, MAX_GENESIS_BYTES)
+        .map_err(|reason| anyhow::anyhow!("genesis {} ({reason})", genesis.display()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("genesis {} is not JSON", genesis.display()))?;
+    let Some(alloc) = value.get_mut("alloc").and_then(serde_json::Value::as_object_mut) else {
+        bail!("genesis {} has no alloc", genesis.display());
+    };
+    for entry in alloc.values_mut() {
+        if let Some(fields) = entry.as_object_mut() {
+            fields.retain(|key, _| ANVIL_ALLOC_FIELDS.contains(&key.as_str()));
+        }
+    }
+    let copy = data_dir.join("anvil-genesis.json");
+    std::fs::write(&copy, serde_json::to_vec(&value)?)
+        .with_context(|| format!("writing {}", copy.display()))?;
+    Ok(copy)
 }
 
 /// Creates the token if missing, then the keys `dev-0` .. `dev-{count-1}` that are missing.

@@ -50,6 +50,9 @@ fn register_keeper_daily_work_through_the_cli() {
     let first = cli.json(admin, &["contracts", "deploy"]);
     assert_eq!(first["deployed"].as_array().unwrap().len(), 5);
     assert!(first["functions_set"].as_u64().unwrap() > 0);
+    let sensitive =
+        cli.json(admin, &["contracts", "call", "EcropAccessManager", "isRoleSensitive", "2"]);
+    assert_eq!(sensitive["0"], "true", "REGISTER_KEEPER grants need four eyes after bootstrap");
     let again = cli.json(admin, &["contracts", "deploy"]);
     assert_eq!(again["deployed"].as_array().unwrap().len(), 0);
     assert_eq!(again["functions_set"], 0);
@@ -479,6 +482,43 @@ fn register_keeper_daily_work_through_the_cli() {
     assert!(err.contains("before the register was deployed"), "{err}");
     let err = cli.fails(admin, &["register", "export", "--block", "99999999"]);
     assert!(err.contains("is in the future"), "{err}");
+}
+
+#[test]
+fn four_eyes_for_sensitive_grants_after_bootstrap() {
+    let net = DevNet::start(3);
+    let cli = operator(&net);
+    let [admin, second, keeper] = [0, 1, 2].map(|i| net.accounts[i].to_checksum(None));
+    let (admin, second, keeper) = (admin.as_str(), second.as_str(), keeper.as_str());
+    cli.ok(admin, &["contracts", "deploy"]);
+    cli.ok(admin, &["roles", "grant", "--role", "PLATFORM_ADMIN", "--account", second]);
+    cli.ok(admin, &["roles", "finish-bootstrap"]);
+
+    // A sensitive grant is now a proposal; its author cannot approve it, another admin can.
+    let proposed =
+        cli.json(admin, &["roles", "grant", "--role", "REGISTER_KEEPER", "--account", keeper]);
+    let id = proposed["proposalId"].to_string();
+    let err = cli.fails(admin, &["roles", "approve", "--proposal", &id]);
+    assert!(err.contains("AccessManagerSelfApproval"), "{err}");
+    let before = cli.json(admin, &["roles", "list"]);
+    assert!(!before.as_array().unwrap().iter().any(|r| r["role"] == "REGISTER_KEEPER"), "{before}");
+    cli.ok(second, &["roles", "approve", "--proposal", &id]);
+    let after = cli.json(admin, &["roles", "list"]);
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["role"] == "REGISTER_KEEPER" && r["active"] == true),
+        "{after}"
+    );
+
+    // A grant that has expired stops working without any transaction.
+    let err = cli.fails(
+        admin,
+        &["roles", "grant", "--role", "AUDITOR", "--account", keeper, "--expiry", "1"],
+    );
+    assert!(err.contains("AccessManagerGrantExpiryInPast"), "{err}");
 }
 
 #[test]

@@ -15,9 +15,9 @@ library Roles {
     uint64 internal constant ISSUER_AGENT = 3;
     /// @notice Maintains the investor registry (KYC, wallets) and freezes holdings.
     uint64 internal constant COMPLIANCE_OFFICER = 4;
-    /// @notice Operates custody client accounts (custody contracts, later issue).
+    /// @notice Operates custody client accounts: deposits, destinations, withdrawal requests and execution.
     uint64 internal constant CUSTODY_OFFICER = 5;
-    /// @notice Second signature on custody movements (custody contracts, later issue).
+    /// @notice Approves custody withdrawals and address-book changes it did not request.
     uint64 internal constant CUSTODY_APPROVER = 6;
     /// @notice Reads everything, changes nothing; used by the sidecar's RPC gate, holds no on-chain selector.
     uint64 internal constant AUDITOR = 7;

@@ -283,6 +283,41 @@ async fn wire_matrix(
         report.functions_set += count;
     }
 
+    // Which roles need four eyes, and their names in the manager's events.
+    for role in &matrix.roles {
+        let id = DynSolValue::Uint(U256::from(role.id), 64);
+        let current = client
+            .call(manager_name, &abi, manager, "isRoleSensitive", &[id.clone()], None)
+            .await?;
+        if !matches!(current.first(), Some(DynSolValue::Bool(b)) if *b == role.sensitive) {
+            progress(&format!(
+                "role {}: four eyes {}",
+                role.name,
+                if role.sensitive { "on" } else { "off" }
+            ));
+            client
+                .send(
+                    manager_name,
+                    &abi,
+                    manager,
+                    "setRoleSensitive",
+                    &[id.clone(), DynSolValue::Bool(role.sensitive)],
+                )
+                .await?;
+        }
+        if report.deployed.iter().any(|d| d == manager_name) {
+            client
+                .send(
+                    manager_name,
+                    &abi,
+                    manager,
+                    "labelRole",
+                    &[id, DynSolValue::String(role.name.clone())],
+                )
+                .await?;
+        }
+    }
+
     for grant in &matrix.system_grants {
         let role = matrix.role_id(&grant.role)?;
         let account = deployment.address(&grant.target)?;

@@ -287,7 +287,7 @@ async fn wire_matrix(
     for role in &matrix.roles {
         let id = DynSolValue::Uint(U256::from(role.id), 64);
         let current = client
-            .call(manager_name, &abi, manager, "isRoleSensitive", &[id.clone()], None)
+            .call(manager_name, &abi, manager, "isRoleSensitive", std::slice::from_ref(&id), None)
             .await?;
         if !matches!(current.first(), Some(DynSolValue::Bool(b)) if *b == role.sensitive) {
             progress(&format!(

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod genesis;
+pub mod keyservice;
 pub mod logging;
 pub mod nonce;
 pub mod onchain;

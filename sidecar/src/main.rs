@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Command::Perm(command) => cli::perm::run(command).await,
             Command::Genesis(args) => cli::genesis::run(args).await,
             Command::Custody(command) => cli::custody::run(command).await,
+            Command::KeyService(args) => cli::key_service::run(&cli, args).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),

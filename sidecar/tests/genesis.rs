@@ -538,4 +538,147 @@ async fn dev_chain_starts_from_the_generated_genesis() {
     );
     assert!(code.len() > 1000, "no register code at {register}: {code}");
     assert!(dir.path().join("dev").join("deployment.json").is_file());
+
+    // Operated through the sidecar: an HSM-signed transaction is mined and the register answers.
+    let accounts = common::call(&endpoint, "eth_accounts", serde_json::json!([])).await;
+    let from = accounts["result"][0].as_str().unwrap().to_owned();
+    let sent = common::call(
+        &endpoint,
+        "eth_sendTransaction",
+        serde_json::json!([{"from": from, "to": from, "value": "0x1"}]),
+    )
+    .await;
+    let hash = sent["result"].as_str().unwrap_or_else(|| panic!("{sent}")).to_owned();
+    let mut mined = Value::Null;
+    for _ in 0..100 {
+        mined = common::call(&endpoint, "eth_getTransactionReceipt", serde_json::json!([hash]))
+            .await["result"]
+            .clone();
+        if !mined.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(mined["status"], "0x1", "{mined}");
+    // paused() of the pre-deployed register.
+    let paused = common::call(
+        &endpoint,
+        "eth_call",
+        serde_json::json!([{"to": register, "data": "0x5c975abb"}, "latest"]),
+    )
+    .await;
+    assert_eq!(paused["result"], format!("0x{}", "0".repeat(64)), "{paused}");
+}
+
+#[tokio::test]
+async fn key_service_signs_and_agrees_with_the_hsm_node_key() {
+    use k256::elliptic_curve::rand_core::OsRng;
+
+    let module = module();
+    let dir = tempfile::tempdir().unwrap();
+    let definition = dir.path().join("network.toml");
+    std::fs::write(&definition, small_definition("127.0.0.1")).unwrap();
+    let out = dir.path().join("out");
+    let generated = run_genesis(&definition, &out, &module);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let node = read_json(&out.join("nodes").join("alpha").join("node.json"));
+    let public_hex = node["publicKey"].as_str().unwrap().trim_start_matches("0x").to_owned();
+    let address: Address = node["address"].as_str().unwrap().parse().unwrap();
+
+    let mut command = Command::new(common::ECROP);
+    command
+        .args([
+            "key-service",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-label",
+            "alpha",
+            "--pkcs11-module",
+            &module,
+        ])
+        .arg("--pin-file")
+        .arg(out.join("nodes").join("alpha").join("hsm").join("user.pin"))
+        .env("SOFTHSM2_CONF", out.join("hsm").join("softhsm2.conf"));
+    let mut proc = common::Proc::spawn(command, dir.path().join("keyservice.log"));
+    let url = proc.wait_line("ecrop key service on").split_whitespace().nth(4).unwrap().to_owned();
+    let http = reqwest::Client::new();
+
+    assert_eq!(
+        http.get(format!("{url}/upcheck")).send().await.unwrap().text().await.unwrap(),
+        "OK"
+    );
+    let keys: Vec<String> = http
+        .get(format!("{url}/api/v1/eth1/publicKeys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let identifier = format!("0x{}", &public_hex[public_hex.len() - 128..]);
+    assert_eq!(keys, vec![identifier.clone()]);
+
+    // Signing a hash: the signature recovers to the node's address.
+    let hash = alloy::primitives::keccak256(b"qbft block");
+    let response = http
+        .post(format!("{url}/api/v1/eth1/sign/{identifier}"))
+        .json(&serde_json::json!({"data": hash}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let bytes = hex::decode(text.trim_start_matches("0x")).unwrap();
+    let signature = alloy::primitives::Signature::try_from(bytes.as_slice()).unwrap();
+    assert_eq!(signature.recover_address_from_prehash(&hash).unwrap(), address);
+
+    // ECDH in the token equals the software computation from the peer's side.
+    let peer = k256::SecretKey::random(&mut OsRng);
+    let peer_public = peer.public_key().to_encoded_point(false);
+    let node_public = k256::PublicKey::from_sec1_bytes(
+        &hex::decode(&public_hex)
+            .map(|b| if b.len() == 64 { [&[4u8][..], &b[..]].concat() } else { b })
+            .unwrap(),
+    )
+    .unwrap();
+    let shared = (node_public.to_projective() * *peer.to_nonzero_scalar()).to_affine();
+    let expected_x = {
+        use k256::elliptic_curve::point::AffineCoordinates;
+        shared.x()
+    };
+    let answer: Value = http
+        .post(format!("{url}/api/v1/eth1/ecdh/{identifier}"))
+        .json(&serde_json::json!({"publicKey": format!("0x{}", hex::encode(&peer_public.as_bytes()[1..]))}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["secret"], format!("0x{}", hex::encode(expected_x)));
+
+    // Bad input gets a clear refusal.
+    let wrong = http
+        .post(format!("{url}/api/v1/eth1/sign/0x1234"))
+        .json(&serde_json::json!({"data": hash}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 404);
+    let short = http
+        .post(format!("{url}/api/v1/eth1/sign/{identifier}"))
+        .json(&serde_json::json!({"data": "0x1234"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status().as_u16(), 400);
+    assert_eq!(short.text().await.unwrap(), r#"{"error":"data must be a 32-byte hash (2 bytes)"}"#);
+    let off_curve = http
+        .post(format!("{url}/api/v1/eth1/ecdh/{identifier}"))
+        .json(&serde_json::json!({"publicKey": format!("0x{}", "11".repeat(64))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off_curve.status().as_u16(), 400);
+    assert!(proc.is_running());
 }

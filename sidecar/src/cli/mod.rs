@@ -9,6 +9,7 @@ pub mod custody;
 pub mod dev;
 pub mod genesis;
 pub mod instruction;
+pub mod key_service;
 pub mod keys;
 pub mod perm;
 pub mod platform;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Custody of client assets: accounts, deposits, withdrawals with approvals, statements.
     #[command(subcommand)]
     Custody(custody::CustodyCommand),
+    /// Serve the validator's node key (public key, hash signing, ECDH) to a Besu
+    /// security-module plugin on loopback, with Web3signer's paths where it has them.
+    KeyService(key_service::KeyServiceArgs),
     /// Generate a QBFT network from a network definition: HSM validator keys, genesis, Besu
     /// and sidecar configurations.
     Genesis(genesis::GenesisArgs),

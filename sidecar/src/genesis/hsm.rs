@@ -142,7 +142,7 @@ pub fn ensure_validator_key(
         return Ok(key);
     }
     progress(&format!("generating key {NODE_KEY_LABEL} in token {name}"));
-    let key = token.generate_key(NODE_KEY_LABEL).map_err(token_err)?;
+    let key = token.generate_node_key(NODE_KEY_LABEL).map_err(token_err)?;
     progress(&format!("generated key {NODE_KEY_LABEL} of token {name} ({})", key.address));
     Ok(key)
 }

@@ -243,6 +243,16 @@ impl Token {
     /// The private key is a token object, private, sensitive, not extractable and usable
     /// only for signing. Fails with [`SignerError::KeyExists`] if any object carries `label`.
     pub fn generate_key(&self, label: &str) -> Result<KeyInfo, SignerError> {
+        self.generate_key_pair(label, false)
+    }
+
+    /// Generates a node key: like [`Token::generate_key`], and the private key may also derive
+    /// (ECDH, for Besu's P2P handshake through [`Token::ecdh`]). Blocking.
+    pub fn generate_node_key(&self, label: &str) -> Result<KeyInfo, SignerError> {
+        self.generate_key_pair(label, true)
+    }
+
+    fn generate_key_pair(&self, label: &str, derive: bool) -> Result<KeyInfo, SignerError> {
         validate_key_label(label)?;
         let admin = self.admin();
 
@@ -270,7 +280,7 @@ impl Token {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
-            Attribute::Derive(false),
+            Attribute::Derive(derive),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id),
         ];
@@ -445,6 +455,47 @@ impl Token {
             "hash signed"
         );
         Ok(signature)
+    }
+
+    /// ECDH agreement of `key` with `peer` (uncompressed SEC1 public key) inside the token
+    /// (`CKM_ECDH1_DERIVE`, no KDF): returns the shared point's x coordinate, as Besu's
+    /// security module expects. The key must have been made by [`Token::generate_node_key`].
+    /// The derived secret is a session object, read once and destroyed. Blocking.
+    pub fn ecdh(&self, key: &KeyInfo, peer: &[u8; 65]) -> Result<B256, SignerError> {
+        use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+
+        // A point not on the curve is refused here, before the token sees it.
+        k256::PublicKey::from_sec1_bytes(peer).map_err(|_| {
+            SignerError::InvalidPublicKey("peer key is not a secp256k1 point".into())
+        })?;
+        let session = self.take_session()?;
+        let result = (|| {
+            let handle = find_private_key(&session, &key.label)?;
+            let mechanism = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), peer));
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ];
+            let secret = session
+                .derive_key(&mechanism, handle, &template)
+                .map_err(SignerError::pkcs11("derive"))?;
+            let value = session
+                .get_attributes(secret, &[AttributeType::Value])
+                .map_err(SignerError::pkcs11("read derived secret"));
+            let _ = session.destroy_object(secret);
+            match value?.into_iter().next() {
+                Some(Attribute::Value(bytes)) if bytes.len() == 32 => Ok(B256::from_slice(&bytes)),
+                _ => Err(SignerError::InvalidPublicKey("derived secret is not 32 bytes".into())),
+            }
+        })();
+        self.return_session(session);
+        let secret = result.map_err(|e| self.note(e))?;
+        tracing::debug!(target: "ecrop::signer", token = %self.inner.label, key = %key.label, "ecdh agreement computed");
+        Ok(secret)
     }
 
     /// Runs `C_Sign` with the key's cached (or freshly found) private-key handle.

@@ -499,8 +499,8 @@ fn compose_stack_matches_the_network_definition() {
     }
 }
 
-#[tokio::test]
-async fn dev_chain_starts_from_the_generated_genesis() {
+/// A small network generated into a temporary directory: (directory, output, module path).
+fn generated_network() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let module = module();
     let dir = tempfile::tempdir().unwrap();
     let definition = dir.path().join("network.toml");
@@ -508,6 +508,12 @@ async fn dev_chain_starts_from_the_generated_genesis() {
     let out = dir.path().join("out");
     let generated = run_genesis(&definition, &out, &module);
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    (dir, out, module)
+}
+
+#[tokio::test]
+async fn dev_chain_starts_from_the_generated_genesis() {
+    let (dir, out, _) = generated_network();
     let genesis = read_json(&out.join("genesis.json"));
     let deployment = read_json(&out.join("deployment.json"));
     let register = deployment["contracts"]["SecuritiesRegister"].as_str().unwrap().to_owned();
@@ -574,13 +580,7 @@ async fn dev_chain_starts_from_the_generated_genesis() {
 async fn key_service_signs_and_agrees_with_the_hsm_node_key() {
     use k256::elliptic_curve::rand_core::OsRng;
 
-    let module = module();
-    let dir = tempfile::tempdir().unwrap();
-    let definition = dir.path().join("network.toml");
-    std::fs::write(&definition, small_definition("127.0.0.1")).unwrap();
-    let out = dir.path().join("out");
-    let generated = run_genesis(&definition, &out, &module);
-    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let (dir, out, module) = generated_network();
     let node = read_json(&out.join("nodes").join("alpha").join("node.json"));
     let public_hex = node["publicKey"].as_str().unwrap().trim_start_matches("0x").to_owned();
     let address: Address = node["address"].as_str().unwrap().parse().unwrap();

@@ -285,12 +285,10 @@ impl ChainArgs {
         &self,
         artifacts: &crate::onchain::Artifacts,
     ) -> Result<crate::onchain::Client, crate::onchain::ChainError> {
-        let mut errors = crate::onchain::ErrorBook::new();
-        for name in crate::onchain::PLATFORM_CONTRACTS {
-            if let Ok(artifact) = artifacts.get(name) {
-                errors.add(&artifact.abi);
-            }
-        }
+        let errors = crate::onchain::ErrorBook::from_artifacts(
+            artifacts,
+            &crate::onchain::PLATFORM_CONTRACTS,
+        );
         crate::onchain::Client::new(&self.rpc_url, self.from, errors)
     }
 }

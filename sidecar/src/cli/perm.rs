@@ -102,23 +102,14 @@ pub struct PermChainArgs {
 
 impl PermChainArgs {
     fn client(&self, artifacts: &Artifacts) -> Result<Client, ChainError> {
-        let mut errors = ErrorBook::new();
-        for name in PERM_CONTRACTS {
-            if let Ok(artifact) = artifacts.get(name) {
-                errors.add(&artifact.abi);
-            }
-        }
-        Client::new(&self.rpc_url, self.from, errors)
+        Client::new(&self.rpc_url, self.from, ErrorBook::from_artifacts(artifacts, &PERM_CONTRACTS))
     }
 
     /// Opens the deployed contracts.
-    fn open(&self) -> anyhow::Result<Platform> {
+    async fn open(&self) -> anyhow::Result<Platform> {
         let artifacts = Artifacts::new(&self.artifacts);
-        let deployment = Deployment::load(&self.deployment).with_context(|| {
-            "run `ecrop perm deploy` first, or pass --deployment (ECROP_PERM_DEPLOYMENT)".to_owned()
-        })?;
         let client = self.client(&artifacts)?;
-        Ok(Platform { client, artifacts, deployment, json: self.json })
+        Platform::connect(client, artifacts, &self.deployment, self.json, "ecrop perm deploy").await
     }
 }
 
@@ -388,8 +379,8 @@ pub async fn run(command: &PermCommand) -> anyhow::Result<()> {
         PermCommand::Approve(a) => act(a, "approve").await,
         PermCommand::Execute(a) => act(a, "execute").await,
         PermCommand::Cancel(a) => act(a, "cancel").await,
-        PermCommand::List(a) => view::list(&a.chain.open()?, a.block).await,
-        PermCommand::Status(a) => view::status(&a.chain.open()?, a.proposal, a.open).await,
+        PermCommand::List(a) => view::list(&a.chain.open().await?, a.block).await,
+        PermCommand::Status(a) => view::status(&a.chain.open().await?, a.proposal, a.open).await,
         PermCommand::SyncBesu(a) => sync_besu(a).await,
     }
 }
@@ -653,7 +644,7 @@ async fn propose(command: &ProposeCommand) -> anyhow::Result<()> {
             vec![address(a.validator), activation(&a.activation)],
         ),
     };
-    let p = chain.open()?;
+    let p = chain.open().await?;
     let sent = p.send(GOVERNANCE, function, args).await?;
     let o = outcome(&p, &sent)?;
     if o.id.is_none() {
@@ -667,7 +658,7 @@ async fn propose(command: &ProposeCommand) -> anyhow::Result<()> {
 }
 
 async fn act(a: &ProposalArgs, function: &str) -> anyhow::Result<()> {
-    let p = a.chain.open()?;
+    let p = a.chain.open().await?;
     let sent = p.send(GOVERNANCE, function, vec![uint(U256::from(a.proposal), 256)]).await?;
     let mut o = outcome(&p, &sent)?;
     o.id.get_or_insert(a.proposal);
@@ -699,7 +690,7 @@ async fn desired(p: &Platform) -> anyhow::Result<Desired> {
 }
 
 async fn sync_besu(a: &SyncBesuArgs) -> anyhow::Result<()> {
-    let p = a.chain.open()?;
+    let p = a.chain.open().await?;
     let files = match &a.permissions_file {
         Some(f) => ConfigFiles { nodes: Some(f.clone()), accounts: Some(f.clone()) },
         None => ConfigFiles { nodes: a.nodes_file.clone(), accounts: a.accounts_file.clone() },

@@ -29,24 +29,37 @@ impl Platform {
     /// Opens the deployment named by `chain`.
     pub async fn open(chain: &ChainArgs) -> anyhow::Result<Self> {
         let artifacts = Artifacts::new(&chain.artifacts);
-        if !chain.deployment.exists() {
+        let client = chain.client(&artifacts)?;
+        Self::connect(client, artifacts, &chain.deployment, chain.json, "ecrop contracts deploy")
+            .await
+    }
+
+    /// Loads the deployment file at `path` and checks it belongs to the client's chain;
+    /// `deploy_command` is named when the file is missing.
+    pub async fn connect(
+        client: Client,
+        artifacts: Artifacts,
+        path: &std::path::Path,
+        json: bool,
+        deploy_command: &str,
+    ) -> anyhow::Result<Self> {
+        if !path.exists() {
             bail!(
-                "deployment file not found ({}); run `ecrop contracts deploy` first, or pass --deployment",
-                chain.deployment.display()
+                "deployment file not found ({}); run `{deploy_command}` first, or pass --deployment",
+                path.display()
             );
         }
-        let deployment = Deployment::load(&chain.deployment)?;
-        let client = chain.client(&artifacts)?;
+        let deployment = Deployment::load(path)?;
         // Addresses of another chain would point at unrelated contracts: refuse them.
         let node = client.chain_id().await?;
         if deployment.chain_id != node {
             bail!(
                 "deployment file {} is for chain {}, the node is chain {node}",
-                chain.deployment.display(),
+                path.display(),
                 deployment.chain_id
             );
         }
-        Ok(Self { client, artifacts, deployment, json: chain.json })
+        Ok(Self { client, artifacts, deployment, json })
     }
 
     /// Address of contract `name`.

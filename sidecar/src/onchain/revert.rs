@@ -26,6 +26,18 @@ impl ErrorBook {
         Self::default()
     }
 
+    /// The errors of every contract among `names` found in `artifacts` (missing ones are
+    /// skipped: their reverts are then shown as hex).
+    pub fn from_artifacts(artifacts: &super::Artifacts, names: &[&str]) -> Self {
+        let mut book = Self::new();
+        for name in names {
+            if let Ok(artifact) = artifacts.get(name) {
+                book.add(&artifact.abi);
+            }
+        }
+        book
+    }
+
     /// Adds every error of `abi`.
     pub fn add(&mut self, abi: &JsonAbi) {
         for error in abi.errors() {

@@ -522,7 +522,6 @@ async fn statement(a: &StatementArgs) -> anyhow::Result<()> {
     if block > latest {
         bail!("block {block} is in the future (latest is {latest})");
     }
-    let custody = p.address(CUSTODY)?;
     let account = p.call(CUSTODY, "account", vec![word(client)], Some(block)).await?;
     if !matches!(
         account.first().and_then(tuple_fields).and_then(|f| f.first()),
@@ -531,7 +530,9 @@ async fn statement(a: &StatementArgs) -> anyhow::Result<()> {
         bail!("client {} has no account at block {block}", a.client);
     }
     let abi = p.artifacts.get(CUSTODY)?.abi;
-    let logs = p.client.logs(custody, p.deployment.start_block.min(block), block).await?;
+    let logs = p
+        .event_logs(CUSTODY, &["ClientBalanceChanged"], p.deployment.start_block.min(block), block)
+        .await?;
 
     let mut lines = Vec::new();
     let mut last: std::collections::BTreeMap<Address, (U256, U256)> = Default::default();

@@ -266,7 +266,6 @@ async fn submit(a: &SubmitArgs) -> anyhow::Result<()> {
 
 async fn execute(a: &ExecuteArgs) -> anyhow::Result<()> {
     let p = Platform::open(&a.chain).await?;
-    let book = p.address(BOOK)?;
     let abi = p.artifacts.get(BOOK)?.abi;
     let bounds = p.call(BOOK, "queueBounds", vec![], None).await?;
     let (head, tail) = match bounds.as_slice() {
@@ -280,7 +279,8 @@ async fn execute(a: &ExecuteArgs) -> anyhow::Result<()> {
     let count = (tail - head).min(a.max.max(1));
 
     let latest = p.client.provider().get_block_number().await.context("block number")?;
-    let logs = p.client.logs(book, p.deployment.start_block, latest).await?;
+    let logs =
+        p.event_logs(BOOK, &["InstructionReceived"], p.deployment.start_block, latest).await?;
     let received: std::collections::BTreeMap<u64, DynSolValue> = decode_logs(&abi, &logs)
         .into_iter()
         .filter(|e| e.name == "InstructionReceived")

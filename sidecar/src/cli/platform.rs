@@ -90,6 +90,27 @@ impl Platform {
         Ok(self.client.call(name, &abi, self.address(name)?, function, &args, block).await?)
     }
 
+    /// Logs of the events named `events` of contract `name` in blocks `from..=to` (all its
+    /// events when `events` is empty).
+    pub async fn event_logs(
+        &self,
+        name: &str,
+        events: &[&str],
+        from: u64,
+        to: u64,
+    ) -> anyhow::Result<Vec<alloy::rpc::types::Log>> {
+        let abi = self.artifacts.get(name)?.abi;
+        let mut selectors = Vec::new();
+        for event in events {
+            let found = abi
+                .event(event)
+                .and_then(|e| e.first())
+                .with_context(|| format!("{name} has no event {event}"))?;
+            selectors.push(found.selector());
+        }
+        Ok(self.client.logs(self.address(name)?, &selectors, from, to).await?)
+    }
+
     /// Field `field` of the first `event` that contract `name` emitted in `sent`; an error
     /// when the transaction carries none (the contract did not do what was asked).
     pub fn event_u64(

@@ -747,10 +747,10 @@ async fn onboard(a: &OnboardArgs) -> anyhow::Result<()> {
 async fn reverse(a: &ReverseArgs) -> anyhow::Result<()> {
     let p = Platform::open(&a.chain).await?;
     let doc = a.doc.hash()?;
-    let register = p.address(REGISTER)?;
     let abi = p.artifacts.get(REGISTER)?.abi;
     let to_block = p.client.block_number().await?;
-    let logs = p.client.logs(register, p.deployment.start_block, to_block).await?;
+    let logs =
+        p.event_logs(REGISTER, &["EntryRecorded"], p.deployment.start_block, to_block).await?;
     let original = onchain::events::decode_logs(&abi, &logs)
         .into_iter()
         .find(|e| e.name == "EntryRecorded" && e.u64("entryId").ok() == Some(a.entry))

@@ -44,7 +44,7 @@ async fn snapshot(p: &Platform, block: Option<u64>) -> anyhow::Result<RegisterSn
     let timestamp = header.header.timestamp;
 
     let from = p.deployment.start_block.min(block);
-    let logs = p.client.logs(register, from, block).await?;
+    let logs = p.client.logs(register, &[], from, block).await?;
     let events = decode_logs(&abi, &logs);
     let securities = rebuild(&events, timestamp)?;
     let snapshot = RegisterSnapshot {

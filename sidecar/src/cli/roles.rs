@@ -180,10 +180,10 @@ async fn grant(a: &GrantArgs) -> anyhow::Result<()> {
 
 async fn approve(a: &ApproveArgs) -> anyhow::Result<()> {
     let p = Platform::open(&a.chain).await?;
-    let manager = p.address(MANAGER)?;
     let abi = p.artifacts.get(MANAGER)?.abi;
     let latest = p.client.block_number().await?;
-    let logs = p.client.logs(manager, p.deployment.start_block, latest).await?;
+    let logs =
+        p.event_logs(MANAGER, &["ProposalCreated"], p.deployment.start_block, latest).await?;
     let created = decode_logs(&abi, &logs)
         .into_iter()
         .find(|e| e.name == "ProposalCreated" && e.u64("proposalId").ok() == Some(a.proposal))
@@ -205,10 +205,16 @@ async fn approve(a: &ApproveArgs) -> anyhow::Result<()> {
 async fn list(a: &ListArgs) -> anyhow::Result<()> {
     let p = Platform::open(&a.chain).await?;
     let matrix = Matrix::load(&a.matrix)?;
-    let manager = p.address(MANAGER)?;
     let abi = p.artifacts.get(MANAGER)?.abi;
     let latest = p.client.block_number().await?;
-    let logs = p.client.logs(manager, p.deployment.start_block, latest).await?;
+    let logs = p
+        .event_logs(
+            MANAGER,
+            &["RoleGranted", "RoleExpirySet", "RoleRevoked"],
+            p.deployment.start_block,
+            latest,
+        )
+        .await?;
 
     // (role, account) -> (granted in block, expiry)
     let mut grants: BTreeMap<(u64, Address), (u64, u64)> = BTreeMap::new();

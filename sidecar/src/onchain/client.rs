@@ -152,13 +152,23 @@ impl Client {
             .map_err(|e| ChainError::Decode { function: f.signature(), reason: e.to_string() })
     }
 
-    /// Logs emitted by `address` in blocks `from..=to`, fetched in pages.
-    pub async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<Log>, ChainError> {
+    /// Logs emitted by `address` in blocks `from..=to`, fetched in pages; with `events`
+    /// (event selectors) only those events, filtered by the node.
+    pub async fn logs(
+        &self,
+        address: Address,
+        events: &[B256],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, ChainError> {
         let mut logs = Vec::new();
         let mut start = from;
         while start <= to {
             let end = start.saturating_add(LOG_PAGE_BLOCKS - 1).min(to);
-            let filter = Filter::new().address(address).from_block(start).to_block(end);
+            let mut filter = Filter::new().address(address).from_block(start).to_block(end);
+            if !events.is_empty() {
+                filter = filter.event_signature(events.to_vec());
+            }
             let page = self.provider.get_logs(&filter).await.map_err(|e| self.rpc(e))?;
             logs.extend(page);
             start = end + 1;

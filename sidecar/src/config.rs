@@ -76,6 +76,21 @@ pub struct FileConfig {
     /// `[permissioning]`: following the consortium's permissioning contracts.
     #[serde(default)]
     pub permissioning: PermissioningFile,
+    /// `[api]`: clients, roles and limits of the JSON-RPC endpoint.
+    #[serde(default)]
+    pub api: crate::api::ApiFile,
+    /// `[audit]`: the audit log.
+    #[serde(default)]
+    pub audit: crate::audit::AuditFile,
+    /// `[ops]`: metrics, health and readiness.
+    #[serde(default)]
+    pub ops: crate::ops::OpsFile,
+    /// `[signing]`: the signing policy per key.
+    #[serde(default)]
+    pub signing: crate::signing_policy::SigningFile,
+    /// `[[webhooks]]`: notifications of events to HTTP receivers.
+    #[serde(default)]
+    pub webhooks: Vec<crate::ops::WebhookFile>,
 }
 
 /// `[rpc]` section.

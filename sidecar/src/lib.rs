@@ -8,6 +8,8 @@
 //!   with an error rather than a panic;
 //! - blocking PKCS#11 calls run on tokio's blocking pool, never on the async workers.
 
+pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dev;
@@ -16,9 +18,11 @@ pub mod keyservice;
 pub mod logging;
 pub mod nonce;
 pub mod onchain;
+pub mod ops;
 pub mod permissioning;
 pub mod rpc;
 pub mod signer;
+pub mod signing_policy;
 pub mod store;
 pub mod upstream;
 pub mod wallet;

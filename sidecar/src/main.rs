@@ -44,6 +44,8 @@ fn main() -> ExitCode {
             Command::Genesis(args) => cli::genesis::run(args).await,
             Command::Custody(command) => cli::custody::run(command).await,
             Command::KeyService(args) => cli::key_service::run(&cli, args).await,
+            Command::ApiClients(command) => cli::api_clients::run(&cli, command).await,
+            Command::Audit(command) => cli::audit::run(&cli, command).await,
             Command::Dev(args) => match dev_paths {
                 Some(paths) => cli::dev::run(&cli, args, paths).await,
                 None => Err(anyhow::anyhow!("dev environment not prepared")),

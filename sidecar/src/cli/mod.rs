@@ -4,6 +4,8 @@
 //! Every option of the configuration file can be given as a flag or an environment variable;
 //! precedence is flag, then environment, then file, then default. PINs are never options.
 
+pub mod api_clients;
+pub mod audit;
 pub mod contracts;
 pub mod custody;
 pub mod dev;
@@ -82,6 +84,12 @@ pub enum Command {
     /// Generate a QBFT network from a network definition: HSM validator keys, genesis, Besu
     /// and sidecar configurations.
     Genesis(genesis::GenesisArgs),
+    /// Manage the clients of the JSON-RPC endpoint: API keys, JWT keys and roles.
+    #[command(subcommand)]
+    ApiClients(api_clients::ApiClientsCommand),
+    /// Verify and export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// PKCS#11 token options, shared by every subcommand that uses the token.

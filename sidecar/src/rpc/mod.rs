@@ -5,6 +5,7 @@
 //! Request and response sizes, batch length and connection count are bounded by
 //! [`RpcSettings`]. Nothing is persisted here; errors are mapped to JSON-RPC in [`error`].
 
+pub mod batch;
 pub mod error;
 pub mod http;
 pub mod passthrough;

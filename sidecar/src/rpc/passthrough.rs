@@ -5,8 +5,8 @@ use std::{collections::HashSet, sync::Arc};
 
 use futures::future::Either;
 use jsonrpsee::server::{
-    BatchResponseBuilder, MethodResponse, ResponsePayload,
-    middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceT},
+    MethodResponse, ResponsePayload,
+    middleware::rpc::{Batch, Notification, Request, RpcServiceT},
 };
 
 use super::error::upstream_error;
@@ -66,33 +66,7 @@ where
     }
 
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let service = self.clone();
-        async move {
-            let mut responses = BatchResponseBuilder::new_with_limit(service.max_response_bytes);
-            let mut got_notification = false;
-            for entry in batch.into_iter() {
-                let response = match entry {
-                    Ok(BatchEntry::Call(request)) => service.call(request).await,
-                    Ok(BatchEntry::Notification(notification)) => {
-                        got_notification = true;
-                        service.notification(notification).await;
-                        continue;
-                    }
-                    Err(error) => {
-                        let (error, id) = error.into_parts();
-                        MethodResponse::error(id, error)
-                    }
-                };
-                if let Err(too_large) = responses.append(response) {
-                    return too_large;
-                }
-            }
-            if responses.is_empty() && got_notification {
-                MethodResponse::notification()
-            } else {
-                MethodResponse::from_batch(responses.finish())
-            }
-        }
+        super::batch::each(self.clone(), batch, self.max_response_bytes)
     }
 
     fn notification<'a>(

@@ -3,6 +3,10 @@
 //!
 //! Persists nothing. Fails closed: a transaction that cannot be filled, signed or checked is
 //! refused, never sent half-done. Logs transaction hashes and accounts, never payloads.
+//!
+//! Every signature is checked against the [`SigningPolicy`] for the calling client first:
+//! before the token is touched and before a nonce is taken, so a refused request leaves no
+//! trace in the nonce sequence.
 
 use std::sync::Arc;
 
@@ -11,7 +15,7 @@ use alloy::{
     dyn_abi::TypedData,
     eips::{BlockId, Encodable2718},
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, B256, Bytes, Signature, TxKind},
+    primitives::{Address, B256, Bytes, Signature, TxKind, U256},
     providers::{Provider, SendableTx},
     rpc::types::{AccessList, TransactionRequest},
     signers::Signer,
@@ -20,8 +24,10 @@ use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use crate::{
+    api::Caller,
     nonce::{NonceManager, NonceSlot},
     signer::{HsmSigner, KeyInfo, Keyring, SignerError},
+    signing_policy::{PolicyRefusal, SigningPolicy},
     upstream::{Upstream, UpstreamError},
 };
 
@@ -69,6 +75,9 @@ pub enum WalletError {
     /// The sidecar's transaction policy refused the sender or the target.
     #[error("transaction rejected: {0}")]
     Rejected(String),
+    /// The signing policy of the key refused the request; names the rule.
+    #[error(transparent)]
+    PolicyRefused(#[from] PolicyRefusal),
     /// The node returned a different hash than the one signed.
     #[error("node returned hash ({returned}) for a transaction signed as ({signed})")]
     HashMismatch {
@@ -123,6 +132,7 @@ pub struct Wallet {
     nonces: NonceManager,
     chain_id: OnceCell<u64>,
     policy: Option<Arc<dyn TransactionPolicy>>,
+    signing: SigningPolicy,
 }
 
 impl Wallet {
@@ -134,12 +144,20 @@ impl Wallet {
             nonces: NonceManager::new(),
             chain_id: OnceCell::new(),
             policy: None,
+            signing: SigningPolicy::default(),
         }
     }
 
     /// Checks every transaction against `policy` before signing it.
     pub fn with_policy(mut self, policy: Arc<dyn TransactionPolicy>) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Checks every signature against `policy` (per key: clients, targets, functions, value
+    /// caps, messages). Without it every key signs anything.
+    pub fn with_signing_policy(mut self, policy: SigningPolicy) -> Self {
+        self.signing = policy;
         self
     }
 
@@ -170,9 +188,15 @@ impl Wallet {
     /// concurrent sends from one account get consecutive nonces. After a refusal the nonce is
     /// read from the chain again; if the refusal said the nonce was already used, the send is
     /// retried once with the fresh nonce (the node kept nothing of the refused attempt).
-    pub async fn send_transaction(&self, request: TransactionRequest) -> Result<B256, WalletError> {
+    ///
+    /// `caller` is the authenticated client, checked against the key's signing policy.
+    pub async fn send_transaction(
+        &self,
+        request: TransactionRequest,
+        caller: Option<&Caller>,
+    ) -> Result<B256, WalletError> {
         let explicit_nonce = request.nonce;
-        let (signer, request) = self.prepare(request).await?;
+        let (signer, request) = self.prepare(request, caller).await?;
         let from = signer.address();
         let mut slot = self.nonces.acquire(from).await;
 
@@ -212,12 +236,14 @@ impl Wallet {
     /// Fills and signs `request` without submitting it; returns the EIP-2718 encoding.
     ///
     /// The nonce is the account's next one but is not reserved: a later send may use it.
+    /// `caller` is the authenticated client, checked against the key's signing policy.
     pub async fn sign_transaction(
         &self,
         request: TransactionRequest,
+        caller: Option<&Caller>,
     ) -> Result<Bytes, WalletError> {
         let explicit_nonce = request.nonce;
-        let (signer, request) = self.prepare(request).await?;
+        let (signer, request) = self.prepare(request, caller).await?;
         let nonce = match explicit_nonce {
             Some(n) => n,
             None => {
@@ -229,12 +255,15 @@ impl Wallet {
         Ok(envelope.encoded_2718().into())
     }
 
-    /// Signs `message` as an EIP-191 personal message with `address`'s key.
+    /// Signs `message` as an EIP-191 personal message with `address`'s key, if the key's
+    /// signing policy lets `caller` sign messages with it.
     pub async fn sign_message(
         &self,
         address: Address,
         message: &[u8],
+        caller: Option<&Caller>,
     ) -> Result<Signature, WalletError> {
+        self.check_message_policy(caller, address)?;
         let signer = self.keyring.signer(address).await?;
         signer.sign_message(message).await.map_err(WalletError::from_signer)
     }
@@ -243,12 +272,15 @@ impl Wallet {
     ///
     /// The key is looked up first, so data for an account the token does not hold costs no
     /// hashing; the hash is computed on the blocking pool, off the async workers. A domain
-    /// naming another chain than the node's is refused.
+    /// naming another chain than the node's is refused. Typed data counts as a message for the
+    /// key's signing policy.
     pub async fn sign_typed_data(
         &self,
         address: Address,
         data: TypedData,
+        caller: Option<&Caller>,
     ) -> Result<Signature, WalletError> {
+        self.check_message_policy(caller, address)?;
         let signer = self.keyring.signer(address).await?;
         if let Some(domain_chain) = data.domain.chain_id {
             let node = self.chain_id().await?;
@@ -279,20 +311,21 @@ impl Wallet {
             .copied()
     }
 
-    /// Checks the request, finds its key and fills chain id, gas and fees (not the nonce).
+    /// Checks the request against both policies, finds its key and fills chain id, gas and
+    /// fees (not the nonce).
     async fn prepare(
         &self,
         mut request: TransactionRequest,
+        caller: Option<&Caller>,
     ) -> Result<(HsmSigner, TransactionRequest), WalletError> {
         let from = request.from.ok_or(WalletError::MissingFrom)?;
+        let to = match request.to {
+            Some(TxKind::Call(to)) => Some(to),
+            None | Some(TxKind::Create) => None,
+        };
         if let Some(policy) = &self.policy {
-            let to = match request.to {
-                Some(TxKind::Call(to)) => Some(to),
-                None | Some(TxKind::Create) => None,
-            };
             policy.check(from, to).map_err(WalletError::Rejected)?;
         }
-        let signer = self.keyring.signer(from).await?;
 
         // Ambiguous requests are refused rather than signed with one reading of them.
         if let (Some(data), Some(input)) = (&request.input.data, &request.input.input)
@@ -300,6 +333,16 @@ impl Wallet {
         {
             return Err(WalletError::Invalid("both data and input given, and they differ".into()));
         }
+
+        // Filling adds chain id, gas and fees only: sender, recipient, value and input are
+        // final here, so the policy judges what will be signed.
+        let input = request.input.input().map_or(&[][..], |bytes| bytes.as_ref());
+        let value = request.value.unwrap_or(U256::ZERO);
+        self.signing.check_transaction(caller, from, to, input, value).map_err(|refusal| {
+            tracing::debug!(target: "ecrop::wallet", %from, client = caller.map(|c| c.client.as_str()), rule = %refusal.rule, "signing policy refused a transaction");
+            WalletError::PolicyRefused(refusal)
+        })?;
+        let signer = self.keyring.signer(from).await?;
         if request.gas_price.is_some()
             && (request.max_fee_per_gas.is_some() || request.max_priority_fee_per_gas.is_some())
         {
@@ -362,6 +405,17 @@ impl Wallet {
         };
         request.nonce = nonce;
         Ok((signer, request))
+    }
+
+    fn check_message_policy(
+        &self,
+        caller: Option<&Caller>,
+        from: Address,
+    ) -> Result<(), WalletError> {
+        self.signing.check_message(caller, from).map_err(|refusal| {
+            tracing::debug!(target: "ecrop::wallet", %from, client = caller.map(|c| c.client.as_str()), rule = %refusal.rule, "signing policy refused a message");
+            WalletError::PolicyRefused(refusal)
+        })
     }
 
     /// Refuses a request that still lacks fields after filling, naming them.

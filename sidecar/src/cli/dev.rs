@@ -29,6 +29,7 @@ use crate::{
     dev::{Anvil, DEV_FUNDING_WEI, DEV_TOKEN_LABEL, DevPaths},
     rpc,
     signer::{KeyInfo, Keyring, Token},
+    signing_policy::SigningPolicy,
     upstream::Upstream,
     wallet::Wallet,
 };
@@ -93,6 +94,7 @@ pub fn prepare_env(args: &DevArgs) -> anyhow::Result<DevPaths> {
 /// Runs the development network.
 pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<()> {
     let file = super::load_file(cli)?;
+    let signing = SigningPolicy::from_file(&file.signing)?;
     let hsm = HsmFile {
         module: args.module.clone().or(file.hsm.module.clone()),
         token_label: Some(DEV_TOKEN_LABEL.to_owned()),
@@ -132,7 +134,8 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     let rpc_settings = super::rpc_settings(&file, Some(listen), &args.limits)?;
     let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
-    let wallet = Arc::new(Wallet::new(Keyring::new(token_config), upstream));
+    let wallet =
+        Arc::new(Wallet::new(Keyring::new(token_config), upstream).with_signing_policy(signing));
     let chain_id = wallet.chain_id().await?;
     let server = match rpc::start(&rpc_settings, wallet).await {
         Ok(server) => server,

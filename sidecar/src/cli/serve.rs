@@ -22,6 +22,7 @@ use crate::{
     },
     rpc,
     signer::Keyring,
+    signing_policy::SigningPolicy,
     store::Store,
     upstream::Upstream,
     wallet::Wallet,
@@ -204,6 +205,7 @@ async fn start_permissioning(
 /// Runs the sidecar until SIGINT or SIGTERM.
 pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let mut file = super::load_file(cli)?;
+    let signing = SigningPolicy::from_file(&file.signing)?;
     args.hsm.apply(&mut file.hsm);
     let rpc_settings = super::rpc_settings(&file, args.listen, &args.limits)?;
     let upstream_settings =
@@ -221,7 +223,8 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     args.perm.apply(&mut file.permissioning);
     let permissioning = start_permissioning(&file.permissioning, upstream.url().as_str()).await?;
 
-    let mut wallet = Wallet::new(keyring, upstream);
+    tracing::info!(target: "ecrop::wallet", keys = signing.key_count(), default = ?signing.default_rule(), "signing policy");
+    let mut wallet = Wallet::new(keyring, upstream).with_signing_policy(signing);
     if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
         wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
     }

@@ -2,7 +2,9 @@
 //!
 //! Codes follow JSON-RPC 2.0 and EIP-1474: -32602 for bad parameters, -32000 for an account
 //! the sidecar holds no key for (as geth answers), -32002 when the token or the node is
-//! unavailable, -32003 when the sidecar's transaction policy (the account allowlist) refuses.
+//! unavailable, -32003 when the sidecar's transaction policy (the account allowlist) or the
+//! key's signing policy refuses; a signing-policy refusal carries `{ "rule", "reason" }` as
+//! `data`, so a client can tell which rule of the configuration refused it.
 //! Errors from the node are relayed with the node's own code, message and data.
 
 use jsonrpsee::types::ErrorObjectOwned;
@@ -53,6 +55,9 @@ pub fn wallet_error(error: WalletError) -> ErrorObjectOwned {
         | WalletError::TypedData(_) => invalid_params(error.to_string()),
         WalletError::Rejected(_) => {
             ErrorObjectOwned::owned(TRANSACTION_REJECTED, error.to_string(), None::<()>)
+        }
+        WalletError::PolicyRefused(refusal) => {
+            ErrorObjectOwned::owned(TRANSACTION_REJECTED, refusal.to_string(), Some(refusal))
         }
         WalletError::Signing(_) | WalletError::HashMismatch { .. } => {
             ErrorObjectOwned::owned(INTERNAL_ERROR, error.to_string(), None::<()>)

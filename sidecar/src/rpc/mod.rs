@@ -26,7 +26,7 @@ use jsonrpsee::{
     types::{ErrorObjectOwned, Params},
 };
 
-use crate::{config::RpcSettings, wallet::Wallet};
+use crate::{api::Caller, config::RpcSettings, wallet::Wallet};
 
 /// Methods the sidecar answers itself; all others go upstream.
 pub const LOCAL_METHODS: [&str; 6] = [
@@ -117,6 +117,9 @@ pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcSer
     Ok(RpcServer { handle, local_addr })
 }
 
+/// Registers the methods the sidecar answers itself. Signing methods pass the authenticated
+/// client ([`Caller`], from the request's extensions; none without authentication) to the
+/// wallet for the signing policy.
 fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
     let mut module = RpcModule::from_arc(wallet);
     let register = |e: jsonrpsee::core::RegisterMethodError| RpcError::Register(e.to_string());
@@ -129,30 +132,35 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
         .map_err(register)?;
 
     module
-        .register_async_method("eth_sendTransaction", |params, wallet, _| async move {
+        .register_async_method("eth_sendTransaction", |params, wallet, extensions| async move {
             let request = transaction_param(&params)?;
-            wallet.send_transaction(request).await.map_err(error::wallet_error)
+            let caller = extensions.get::<Caller>();
+            wallet.send_transaction(request, caller).await.map_err(error::wallet_error)
         })
         .map_err(register)?;
 
     module
-        .register_async_method("eth_signTransaction", |params, wallet, _| async move {
+        .register_async_method("eth_signTransaction", |params, wallet, extensions| async move {
             let request = transaction_param(&params)?;
-            wallet.sign_transaction(request).await.map_err(error::wallet_error)
+            let caller = extensions.get::<Caller>();
+            wallet.sign_transaction(request, caller).await.map_err(error::wallet_error)
         })
         .map_err(register)?;
 
     module
-        .register_async_method("eth_sign", |params, wallet, _| async move {
+        .register_async_method("eth_sign", |params, wallet, extensions| async move {
             let (address, message): (Address, Bytes) = params.parse()?;
-            let signature =
-                wallet.sign_message(address, &message).await.map_err(error::wallet_error)?;
+            let caller = extensions.get::<Caller>();
+            let signature = wallet
+                .sign_message(address, &message, caller)
+                .await
+                .map_err(error::wallet_error)?;
             Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
         })
         .map_err(register)?;
 
     module
-        .register_async_method("personal_sign", |params, wallet, _| async move {
+        .register_async_method("personal_sign", |params, wallet, extensions| async move {
             // A third parameter (a password, in geth's form) is accepted and ignored: the
             // token's PIN comes from configuration, never from a dApp.
             let (message, address) = match params.parse::<(Bytes, Address)>() {
@@ -163,18 +171,22 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
                     (message, address)
                 }
             };
-            let signature =
-                wallet.sign_message(address, &message).await.map_err(error::wallet_error)?;
+            let caller = extensions.get::<Caller>();
+            let signature = wallet
+                .sign_message(address, &message, caller)
+                .await
+                .map_err(error::wallet_error)?;
             Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
         })
         .map_err(register)?;
 
     module
-        .register_async_method("eth_signTypedData_v4", |params, wallet, _| async move {
+        .register_async_method("eth_signTypedData_v4", |params, wallet, extensions| async move {
             let (address, data): (Address, serde_json::Value) = params.parse()?;
             let data = typed_data_param(data)?;
+            let caller = extensions.get::<Caller>();
             let signature =
-                wallet.sign_typed_data(address, data).await.map_err(error::wallet_error)?;
+                wallet.sign_typed_data(address, data, caller).await.map_err(error::wallet_error)?;
             Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
         })
         .map_err(register)?;

@@ -144,12 +144,20 @@ pub struct DevNet {
 
 impl DevNet {
     pub fn start(keys: u8) -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), keys, None)
+    }
+
+    /// Starts `ecrop dev` with its data in `dir` (a rerun on the same directory reuses the
+    /// token and its keys) and, if given, `--config FILE`.
+    pub fn start_in(dir: tempfile::TempDir, keys: u8, config: Option<&Path>) -> Self {
         require_tools();
-        let dir = tempfile::tempdir().expect("tempdir");
         let port = ecrop::dev::free_port().expect("free port");
         let mut command = Command::new(ECROP);
         command.args(["dev", "--rpc-port", &port.to_string(), "--keys", &keys.to_string()]);
         command.arg("--data-dir").arg(dir.path().join("dev"));
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         let mut proc = Proc::spawn(command, dir.path().join("dev.log"));
         let upstream = field(&proc.wait_line("upstream"), 1);
         let endpoint = field(&proc.wait_line("endpoint"), 1);
@@ -163,6 +171,13 @@ impl DevNet {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("dev")
+    }
+
+    /// Stops the network (SIGTERM) and hands back its directory, token and keys included.
+    pub fn stop(self) -> tempfile::TempDir {
+        let Self { mut proc, dir, .. } = self;
+        proc.terminate();
+        dir
     }
 }
 

@@ -343,7 +343,8 @@ mod tests {
     fn hash_covers_every_field() {
         let entry = Entry::seal(sample(), 1, 1_000, GENESIS_HASH);
         assert!(entry.hash_matches());
-        let mutations: Vec<Box<dyn Fn(&mut Entry)>> = vec![
+        type Mutation = Box<dyn Fn(&mut Entry)>;
+        let mutations: Vec<Mutation> = vec![
             Box::new(|e| e.seq = 2),
             Box::new(|e| e.time_ms += 1),
             Box::new(|e| e.who.push('x')),

@@ -24,7 +24,7 @@ pub const MAX_GROUP: usize = 512;
 type Reply = oneshot::Sender<Result<u64, AuditError>>;
 
 enum Job {
-    Record(NewEntry, Option<Reply>),
+    Record(Box<NewEntry>, Option<Reply>),
     Close(oneshot::Sender<()>),
 }
 
@@ -77,7 +77,10 @@ impl AuditLog {
     /// Appends `entry`; returns its seq once it is on disk.
     pub async fn record(&self, entry: NewEntry) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Record(entry, Some(reply))).await.map_err(|_| AuditError::Closed)?;
+        self.jobs
+            .send(Job::Record(Box::new(entry), Some(reply)))
+            .await
+            .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -85,7 +88,7 @@ impl AuditLog {
     /// queued (queue full, log closed) or written is logged at error level, never silently
     /// lost; [`AuditLog::dropped`] counts the first kind.
     pub fn record_detached(&self, entry: NewEntry) {
-        let Err(error) = self.jobs.try_send(Job::Record(entry, None)) else {
+        let Err(error) = self.jobs.try_send(Job::Record(Box::new(entry), None)) else {
             return;
         };
         self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +176,7 @@ async fn writer(store: Store, mut tip: Tip, mut queue: mpsc::Receiver<Job>, shar
         let mut next = Some(job);
         while let Some(job) = next.take() {
             match job {
-                Job::Record(entry, reply) => group.push((entry, reply)),
+                Job::Record(entry, reply) => group.push((*entry, reply)),
                 Job::Close(done) => {
                     // Nothing new is accepted; what is already queued is still written.
                     queue.close();

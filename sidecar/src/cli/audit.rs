@@ -256,7 +256,7 @@ fn export(
 /// The export's writer.
 enum Sink {
     Jsonl(std::io::BufWriter<Box<dyn Write>>),
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
 }
 
 impl Sink {
@@ -297,7 +297,7 @@ fn write_entries(
             // The csv writer buffers itself and quotes commas, quotes and line breaks.
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(CSV_HEADER)?;
-            Sink::Csv(writer)
+            Sink::Csv(Box::new(writer))
         }
     };
     let (mut count, mut skipped, mut scanned) = (0u64, 0u64, 0u64);

@@ -1,7 +1,8 @@
 //! The sidecar's local database: one RocksDB directory holding the caches the sidecar rebuilds
-//! from the chain (never authoritative data).
+//! from the chain, and the audit log (`crate::audit`), which is the one record kept only here.
 //!
-//! Keys are namespaced by their owner (`perm/...` for the permissioning follower). Values are
+//! Keys are namespaced by their owner (`perm/...` for the permissioning follower, `audit/...`
+//! for the audit log). Values are
 //! JSON. A [`Batch`] is written atomically and synced to disk before [`Store::write`] returns, so
 //! after a crash a reader sees either all of a batch or none of it. Every call is blocking and
 //! short; async callers run it on tokio's blocking pool ([`Store::write_async`]).

@@ -134,7 +134,16 @@ async fn verify_passes_an_intact_chain_and_prints_its_head() {
         format!("head: seq 5 hash {}\naudit log intact: 5 entries\n", head.hash)
     );
 
-    let out = audit(dir.path(), &["verify", "--json"]);
+    // The store named by the configuration file, as `ecrop serve` reads it.
+    let config = dir.path().join("ecrop.toml");
+    let store_path = toml::Value::String(dir.path().display().to_string());
+    std::fs::write(&config, format!("[permissioning]\nstore_path = {store_path}\n")).unwrap();
+    let out = Command::new(ECROP)
+        .args(["audit", "verify", "--json", "--config"])
+        .arg(&config)
+        .env_remove("ECROP_STORE_PATH")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["entries"], 5);

@@ -253,6 +253,15 @@ fn export(
     Ok(())
 }
 
+/// One line of the JSON lines export: the stored entry, its fields in stored order, and the
+/// time in RFC 3339.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    entry: &'a Entry,
+    time_utc: String,
+}
+
 /// The export's writer.
 enum Sink {
     Jsonl(std::io::BufWriter<Box<dyn Write>>),
@@ -265,11 +274,8 @@ impl Sink {
             |e: &dyn std::fmt::Display| AuditError::Write(format!("writing the export: {e}"));
         match self {
             Self::Jsonl(out) => {
-                let mut value = serde_json::to_value(entry).map_err(|e| failed(&e))?;
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("time_utc".into(), format_time(entry.time_ms).into());
-                }
-                serde_json::to_writer(&mut *out, &value).map_err(|e| failed(&e))?;
+                let line = JsonLine { entry, time_utc: format_time(entry.time_ms) };
+                serde_json::to_writer(&mut *out, &line).map_err(|e| failed(&e))?;
                 out.write_all(b"\n").map_err(|e| failed(&e))
             }
             Self::Csv(out) => out.write_record(csv_row(entry)).map_err(|e| failed(&e)),

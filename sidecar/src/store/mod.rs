@@ -1,16 +1,24 @@
 //! The sidecar's local database: one RocksDB directory holding the caches the sidecar rebuilds
-//! from the chain (never authoritative data).
+//! from the chain, and the audit log (`crate::audit`), which is the one record kept only here.
 //!
-//! Keys are namespaced by their owner (`perm/...` for the permissioning follower). Values are
+//! Keys are namespaced by their owner (`perm/...` for the permissioning follower, `audit/...`
+//! for the audit log). Values are
 //! JSON. A [`Batch`] is written atomically and synced to disk before [`Store::write`] returns, so
 //! after a crash a reader sees either all of a batch or none of it. Every call is blocking and
 //! short; async callers run it on tokio's blocking pool ([`Store::write_async`]).
 //!
 //! Nothing secret is ever stored here.
+//!
+//! Readers in other processes (`ecrop audit`) open the directory as a RocksDB secondary
+//! instance ([`Store::open_secondary`]) while the sidecar holds it: they see the database as of
+//! their last [`Store::catch_up`], batch by batch, and never write.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
-use rocksdb::{DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Errors of the local database.
@@ -48,8 +56,25 @@ pub enum StoreError {
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    // Declared first: the database closes before its secondary directory is removed.
     db: Arc<DB>,
+    secondary: Option<Arc<SecondaryDir>>,
 }
+
+/// The private directory of a secondary instance; removed when the last handle goes.
+#[derive(Debug)]
+struct SecondaryDir(PathBuf);
+
+impl Drop for SecondaryDir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0) {
+            tracing::debug!(target: "ecrop::store", dir = %self.0.display(), %error, "secondary directory not removed");
+        }
+    }
+}
+
+/// One key and its raw value, as [`Store::scan`] yields them.
+pub type RawEntry = (String, Box<[u8]>);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,7 +135,110 @@ impl Store {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), secondary: None })
+    }
+
+    /// Opens the existing database in `path` read-only, as a secondary instance, so that it
+    /// can be read while another process (the sidecar) holds it; caught up once. The
+    /// instance's own files go to a fresh temporary directory, removed when the last handle
+    /// is dropped.
+    pub fn open_secondary(path: &Path) -> Result<Self, StoreError> {
+        let open_error =
+            |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        if !path.join("CURRENT").is_file() {
+            return Err(open_error("no database in this directory".into()));
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "ecrop-store-secondary-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| open_error(format!("secondary directory ({}): {e}", dir.display())))?;
+        let guard = Arc::new(SecondaryDir(dir));
+        let mut options = Options::default();
+        // A secondary instance must be able to keep every table file open.
+        options.set_max_open_files(-1);
+        let db = DB::open_as_secondary(&options, path, &guard.0)
+            .map_err(|e| open_error(e.to_string()))?;
+        let store = Self { db: Arc::new(db), secondary: Some(guard) };
+        store.catch_up()?;
+        Ok(store)
+    }
+
+    /// Makes a secondary instance see what the primary has written since; nothing to do on a
+    /// primary.
+    pub fn catch_up(&self) -> Result<(), StoreError> {
+        if self.secondary.is_none() {
+            return Ok(());
+        }
+        self.db.try_catch_up_with_primary().map_err(|e| StoreError::Io {
+            key: String::from("(catch up with primary)"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads `key` undecoded; `None` when absent.
+    pub fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get(key.as_bytes())
+            .map_err(|e| StoreError::Io { key: key.to_owned(), reason: e.to_string() })
+    }
+
+    /// Keys starting with `prefix`, from `from` on (inclusive), in byte order, with their raw
+    /// values; a read error ends the iteration after it is yielded.
+    pub fn scan<'a>(
+        &'a self,
+        prefix: &'a str,
+        from: &str,
+    ) -> impl Iterator<Item = Result<RawEntry, StoreError>> + 'a {
+        let start = if from < prefix { prefix } else { from };
+        let mut failed = false;
+        self.db.iterator(IteratorMode::From(start.as_bytes(), Direction::Forward)).map_while(
+            move |item| {
+                if failed {
+                    return None;
+                }
+                match item {
+                    Ok((key, value)) => {
+                        if !key.starts_with(prefix.as_bytes()) {
+                            return None;
+                        }
+                        Some(Ok((String::from_utf8_lossy(&key).into_owned(), value)))
+                    }
+                    Err(e) => {
+                        failed = true;
+                        Some(Err(StoreError::Io { key: prefix.to_owned(), reason: e.to_string() }))
+                    }
+                }
+            },
+        )
+    }
+
+    /// The last key starting with `prefix` (in byte order) and its raw value.
+    pub fn last_with_prefix(&self, prefix: &str) -> Result<Option<RawEntry>, StoreError> {
+        let io =
+            |e: rocksdb::Error| StoreError::Io { key: prefix.to_owned(), reason: e.to_string() };
+        let mut upper = prefix.as_bytes().to_vec();
+        // Every key with the prefix sorts below the prefix with its last byte raised; a prefix
+        // ending in 0xff has no such bound and is scanned from the end.
+        let mode = match upper.last_mut() {
+            Some(last) if *last < u8::MAX => {
+                *last += 1;
+                IteratorMode::From(&upper, Direction::Reverse)
+            }
+            _ => IteratorMode::End,
+        };
+        for item in self.db.iterator(mode) {
+            let (key, value) = item.map_err(io)?;
+            if key.starts_with(prefix.as_bytes()) {
+                return Ok(Some((String::from_utf8_lossy(&key).into_owned(), value)));
+            }
+            if key.as_ref() < prefix.as_bytes() {
+                return Ok(None);
+            }
+        }
+        Ok(None)
     }
 
     /// Reads and decodes `key`; `None` when absent.
@@ -167,6 +295,48 @@ mod tests {
         assert_eq!(store.get_json::<u64>("a/three").unwrap(), None);
         let err = store.get_json::<u64>("a/two").unwrap_err();
         assert!(err.to_string().starts_with("store value invalid (a/two): "), "{err}");
+    }
+
+    #[test]
+    fn scans_and_finds_the_last_key_of_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::new();
+        for key in ["a/1", "b/1", "b/2", "b/3", "c/1"] {
+            batch.put_json(key, &key).unwrap();
+        }
+        store.write(batch).unwrap();
+        let keys: Vec<String> = store.scan("b/", "").map(|r| r.unwrap().0).collect();
+        assert_eq!(keys, ["b/1", "b/2", "b/3"]);
+        let keys: Vec<String> = store.scan("b/", "b/2").map(|r| r.unwrap().0).collect();
+        assert_eq!(keys, ["b/2", "b/3"]);
+        assert_eq!(store.last_with_prefix("b/").unwrap().unwrap().0, "b/3");
+        assert_eq!(store.last_with_prefix("c/").unwrap().unwrap().0, "c/1");
+        assert!(store.last_with_prefix("d/").unwrap().is_none());
+        assert!(store.last_with_prefix("0/").unwrap().is_none());
+        assert_eq!(store.get_raw("a/1").unwrap().unwrap(), b"\"a/1\"");
+    }
+
+    #[test]
+    fn a_secondary_reads_while_the_primary_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let primary = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::new();
+        batch.put_json("k/1", &1u64).unwrap();
+        primary.write(batch).unwrap();
+
+        let secondary = Store::open_secondary(dir.path()).unwrap();
+        assert_eq!(secondary.get_json::<u64>("k/1").unwrap(), Some(1));
+        let mut batch = Batch::new();
+        batch.put_json("k/2", &2u64).unwrap();
+        primary.write(batch).unwrap();
+        assert_eq!(secondary.get_json::<u64>("k/2").unwrap(), None);
+        secondary.catch_up().unwrap();
+        assert_eq!(secondary.get_json::<u64>("k/2").unwrap(), Some(2));
+
+        let missing = dir.path().join("nothing");
+        let err = Store::open_secondary(&missing).unwrap_err();
+        assert!(err.to_string().ends_with("no database in this directory"), "{err}");
     }
 
     #[test]

@@ -64,8 +64,10 @@ impl NonceSlot {
         *self.next = Some(nonce.saturating_add(1));
     }
 
-    /// Records a failed submission: the next send reads the nonce from the chain.
+    /// Records a failed submission: the next send reads the nonce from the chain. Counted in
+    /// `ecrop_nonce_resyncs_total`.
     pub fn resync(&mut self) {
+        crate::ops::metrics::global().nonce_resyncs.inc();
         *self.next = None;
     }
 }

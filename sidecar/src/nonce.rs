@@ -109,7 +109,9 @@ mod tests {
         let a = Address::repeat_byte(3);
         let mut slot = manager.acquire(a).await;
         slot.accepted(0);
+        let counted = crate::ops::metrics::global().nonce_resyncs.get();
         slot.resync();
+        assert!(crate::ops::metrics::global().nonce_resyncs.get() > counted, "resync counted");
         drop(slot);
         assert_eq!(manager.acquire(a).await.cached(), None);
     }

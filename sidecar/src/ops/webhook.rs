@@ -550,19 +550,20 @@ impl Dispatcher {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Notify(event) => {
-                if let Err(error) = self.add(vec![event]).await {
+                if let Err(error) = self.add(vec![event], true).await {
                     tracing::warn!(target: "ecrop::webhook", %error, "webhook delivery not stored; it is attempted but would not survive a restart");
                 }
             }
             Command::Enqueue(events, reply) => {
-                let _ = reply.send(self.add(events).await);
+                let _ = reply.send(self.add(events, false).await);
             }
         }
     }
 
-    /// Creates, stores and queues the deliveries of `events`. On a store failure the
-    /// deliveries stay queued in memory and the error is returned.
-    async fn add(&mut self, events: Vec<Event>) -> Result<(), OpsError> {
+    /// Creates, stores and queues the deliveries of `events`. On a store failure the error is
+    /// returned, and the deliveries are still attempted when `keep_unstored` (else the caller
+    /// offers the events again).
+    async fn add(&mut self, events: Vec<Event>, keep_unstored: bool) -> Result<(), OpsError> {
         let now = now_ms();
         let mut created = Vec::new();
         for event in &events {
@@ -612,6 +613,9 @@ impl Dispatcher {
         ids.extend(created.iter().map(|d| &d.delivery));
         batch.put_json(KEY_PENDING_INDEX, &ids)?;
         let stored = self.store.write_async(batch).await;
+        if stored.is_err() && !keep_unstored {
+            return Ok(stored?);
+        }
 
         for delivery in created {
             self.queue.push(Reverse((delivery.next_at_ms, delivery.delivery.clone())));
@@ -630,6 +634,9 @@ impl Dispatcher {
                 self.metrics.webhook_delivery(event, "delivered");
                 tracing::debug!(target: "ecrop::webhook", delivery = %id, event, attempts = delivery.attempts + 1, "webhook delivered");
                 self.pending.remove(&id);
+                // The gauge first: whoever sees the store without the delivery sees the gauge
+                // without it too.
+                self.metrics.webhook_pending.set(self.pending.len() as i64);
                 let mut batch = Batch::new();
                 batch.delete(&format!("{PENDING_PREFIX}{id}"));
                 let result = batch
@@ -663,7 +670,6 @@ impl Dispatcher {
                 }
             }
         }
-        self.metrics.webhook_pending.set(self.pending.len() as i64);
     }
 
     async fn persist(&self, batch: Result<Batch, crate::store::StoreError>) {
@@ -680,6 +686,7 @@ impl Dispatcher {
     fn give_up(&mut self, delivery: PendingDelivery) -> Result<(), OpsError> {
         let id = delivery.delivery.clone();
         self.pending.remove(&id);
+        self.metrics.webhook_pending.set(self.pending.len() as i64);
         let mut failed: Vec<String> = self.store.get_json(KEY_FAILED_INDEX)?.unwrap_or_default();
         let mut batch = Batch::new();
         failed.retain(|f| *f != id);

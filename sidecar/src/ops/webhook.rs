@@ -337,6 +337,19 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Queues `event` for every receiver subscribed to its kind, without waiting: never blocks
+    /// the caller. When the queue is full the event is dropped, counted (`dropped`) and logged.
+    pub fn notify(&self, event: Event) {
+        EventSink::notify(self, event);
+    }
+
+    /// Queues `events` and returns once their deliveries are stored.
+    pub async fn enqueue(&self, events: Vec<Event>) -> Result<(), OpsError> {
+        EventSink::enqueue(self, events).await
+    }
+}
+
 impl EventSink for Notifier {
     fn notify(&self, event: Event) {
         let Some(tx) = &self.tx else { return };

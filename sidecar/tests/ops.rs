@@ -816,3 +816,69 @@ async fn chain_watcher_reports_each_event_once_across_restarts() {
     assert_ne!(events[0].id, first.events()[1].id, "another transaction, another id");
     anvil.stop().await;
 }
+
+/// The watcher decodes the role grants the real `EcropAccessManager` emits when deployed.
+#[tokio::test]
+async fn chain_watcher_reads_the_access_managers_own_grants() {
+    let anvil_bin = std::env::var("ECROP_ANVIL").unwrap_or_else(|_| "anvil".into());
+    let anvil = ecrop::dev::Anvil::start(&anvil_bin, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}; put node_modules/.bin on PATH (source scripts/env.sh)"));
+    let url = anvil.url();
+    let accounts = rpc(&url, "eth_accounts", json!([])).await;
+    let admin: Address = accounts[0].as_str().unwrap().parse().unwrap();
+
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/out/EcropAccessManager.sol/EcropAccessManager.json");
+    let artifact: Value = serde_json::from_str(
+        &std::fs::read_to_string(&artifact)
+            .unwrap_or_else(|e| panic!("{}: {e}; build the contracts", artifact.display())),
+    )
+    .unwrap();
+    let code = artifact["bytecode"]["object"].as_str().unwrap().trim_start_matches("0x");
+    let data = format!("0x{code}{}", hex::encode(B256::left_padding_from(admin.as_slice())));
+    let tx = json!({"from": admin, "data": data, "gas": "0x1c9c380"});
+    let hash = rpc(&url, "eth_sendTransaction", json!([tx])).await;
+    let mut receipt = Value::Null;
+    for _ in 0..600 {
+        receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await;
+        if !receipt.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let manager: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    rpc(&url, "evm_mine", json!([])).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = ChainWatchConfig {
+        custody: None,
+        access_manager: Some(manager),
+        start_block: 0,
+        confirmations: 1,
+        poll_interval: Duration::from_millis(100),
+    };
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let sink = Arc::new(Collect::default());
+    let watcher = ChainWatcher::spawn(config, upstream(&url), store.clone(), sink.clone()).unwrap();
+    eventually("cursor past the deployment", || {
+        stored_cursor(&store).unwrap().filter(|c| c.next >= 2).map(|_| ())
+    })
+    .await;
+    watcher.stop().await;
+
+    let grants = sink.events();
+    assert!(grants.iter().all(|e| e.event == EventKind::RoleGranted), "{grants:#?}");
+    // OpenZeppelin's constructor makes the manager its own admin (role 0); the ecrop
+    // constructor then makes the bootstrap admin a platform admin (role 1).
+    let to = |account: Address, role: &str| {
+        grants.iter().any(|e| e.data["account"] == json!(account) && e.data["roleId"] == role)
+    };
+    assert!(to(manager, "0"), "{grants:#?}");
+    assert!(to(admin, "1"), "{grants:#?}");
+    assert!(
+        grants.iter().all(|e| e.data["newMember"] == true && e.data["contract"] == json!(manager))
+    );
+    anvil.stop().await;
+}

@@ -64,8 +64,10 @@ impl NonceSlot {
         *self.next = Some(nonce.saturating_add(1));
     }
 
-    /// Records a failed submission: the next send reads the nonce from the chain.
+    /// Records a failed submission: the next send reads the nonce from the chain. Counted in
+    /// `ecrop_nonce_resyncs_total`.
     pub fn resync(&mut self) {
+        crate::ops::metrics::global().nonce_resyncs.inc();
         *self.next = None;
     }
 }
@@ -107,7 +109,9 @@ mod tests {
         let a = Address::repeat_byte(3);
         let mut slot = manager.acquire(a).await;
         slot.accepted(0);
+        let counted = crate::ops::metrics::global().nonce_resyncs.get();
         slot.resync();
+        assert!(crate::ops::metrics::global().nonce_resyncs.get() > counted, "resync counted");
         drop(slot);
         assert_eq!(manager.acquire(a).await.cached(), None);
     }

@@ -59,6 +59,23 @@ pub enum UpstreamError {
     },
 }
 
+impl UpstreamError {
+    /// A short fixed name of the failure, the `kind` label of `ecrop_upstream_errors_total`:
+    /// `rpc_error` (the node answered with an error), `timeout`, `unreachable` or
+    /// `invalid_response`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rpc { .. } => "rpc_error",
+            Self::Unreachable { reason, .. } if reason == TIMED_OUT => "timeout",
+            Self::Unreachable { .. } => "unreachable",
+            Self::InvalidResponse { .. } => "invalid_response",
+        }
+    }
+}
+
+/// Reason of an [`UpstreamError::Unreachable`] for a call that timed out.
+const TIMED_OUT: &str = "timed out";
+
 /// Connection to the upstream node.
 #[derive(Debug)]
 pub struct Upstream {
@@ -124,7 +141,20 @@ impl Upstream {
     /// Relays one call and returns the node's `result` unchanged, or its error unchanged.
     ///
     /// `params` is forwarded as received; absent params stay absent.
+    /// Every failure is counted in `ecrop_upstream_errors_total` by [`UpstreamError::kind`].
     pub async fn forward(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, UpstreamError> {
+        let result = self.forward_uncounted(method, params).await;
+        if let Err(error) = &result {
+            crate::ops::metrics::global().upstream_error(error.kind());
+        }
+        result
+    }
+
+    async fn forward_uncounted(
         &self,
         method: &str,
         params: Option<&RawValue>,
@@ -194,7 +224,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
 /// A short reason for a failed HTTP call, without the request body.
 fn describe_reqwest(error: &reqwest::Error) -> String {
     if error.is_timeout() {
-        "timed out".to_owned()
+        TIMED_OUT.to_owned()
     } else if error.is_connect() {
         "connection refused or failed".to_owned()
     } else {

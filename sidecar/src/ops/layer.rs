@@ -1,0 +1,103 @@
+//! RPC middleware that counts every call: method, outcome and latency, and the calls in flight.
+//!
+//! Placed outermost, it sees every answer the endpoint gives, refusals by inner layers
+//! included. Batches are served call by call ([`crate::rpc::batch::each`]), so each call of a
+//! batch is counted like a single call. Notifications get no answer and are not counted.
+
+use std::time::Instant;
+
+use jsonrpsee::server::{
+    MethodResponse,
+    middleware::rpc::{Batch, Notification, Request, RpcServiceT},
+};
+
+use super::metrics::{Metrics, method_label};
+
+/// Builds [`RpcMetrics`] around the next service (a `tower::Layer` for jsonrpsee's
+/// `RpcServiceBuilder::layer`).
+#[derive(Clone, Copy, Debug)]
+pub struct RpcMetricsLayer {
+    metrics: &'static Metrics,
+    max_response_bytes: usize,
+}
+
+impl RpcMetricsLayer {
+    /// Counts into `metrics`; batch answers are bounded by `max_response_bytes` as the
+    /// endpoint's are.
+    pub fn new(metrics: &'static Metrics, max_response_bytes: usize) -> Self {
+        Self { metrics, max_response_bytes }
+    }
+}
+
+impl<S> tower::Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetrics { inner, metrics: self.metrics, max_response_bytes: self.max_response_bytes }
+    }
+}
+
+/// The middleware service.
+#[derive(Clone, Debug)]
+pub struct RpcMetrics<S> {
+    inner: S,
+    metrics: &'static Metrics,
+    max_response_bytes: usize,
+}
+
+/// Holds one unit of the in-flight gauge; released on drop, so a cancelled call (client gone)
+/// is released too.
+struct InFlight(&'static Metrics);
+
+impl InFlight {
+    fn enter(metrics: &'static Metrics) -> Self {
+        metrics.rpc_in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.rpc_in_flight.dec();
+    }
+}
+
+impl<S> RpcServiceT for RpcMetrics<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let metrics = self.metrics;
+        let method = method_label(request.method_name());
+        let inner = self.inner.call(request);
+        async move {
+            let _in_flight = InFlight::enter(metrics);
+            let started = Instant::now();
+            let response = inner.await;
+            metrics.record_call(method, response.as_error_code(), started.elapsed().as_secs_f64());
+            response
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        crate::rpc::batch::each(self.clone(), batch, self.max_response_bytes)
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(notification)
+    }
+}

@@ -266,10 +266,9 @@ fn verify_jwt(token: &str, clients: &ClientSet) -> Result<Authenticated, AuthErr
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm {
-                got: format!("{:?}", header.alg),
-                expected: key.alg,
-            },
+            ErrorKind::InvalidAlgorithm => {
+                AuthError::WrongAlgorithm { got: format!("{:?}", header.alg), expected: key.alg }
+            }
             ErrorKind::MissingRequiredClaim(claim) => {
                 AuthError::BadToken(format!("missing claim {claim}"))
             }
@@ -313,7 +312,8 @@ mod tests {
             ),
             client("ec", Credential::Jwt { alg: JwtAlg::Es256, public_key_pem: EC_PUBLIC.into() }),
         ];
-        let mut revoked = client("gone", Credential::ApiKey { sha256: ApiKeyHash::of("x").to_hex() });
+        let mut revoked =
+            client("gone", Credential::ApiKey { sha256: ApiKeyHash::of("x").to_hex() });
         revoked.revoked = Some(Stamp::now());
         clients.push(revoked);
         ClientSet::new(ClientsFile { version: 1, clients })
@@ -327,7 +327,7 @@ mod tests {
         let key = match alg {
             Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
             Algorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-            _ => jsonwebtoken::EncodingKey::from_secret(pem.as_bytes()),
+            _ => jsonwebtoken::EncodingKey::from_secret(pem.as_bytes()).unwrap(),
         };
         jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
     }
@@ -355,7 +355,11 @@ mod tests {
     #[test]
     fn valid_tokens_pass() {
         let clients = set("k");
-        let rsa = token(Algorithm::RS256, RSA_PRIVATE, serde_json::json!({"sub": "rsa", "exp": now() + 60}));
+        let rsa = token(
+            Algorithm::RS256,
+            RSA_PRIVATE,
+            serde_json::json!({"sub": "rsa", "exp": now() + 60}),
+        );
         assert_eq!(authenticate(&bearer(&rsa), &clients).unwrap().client.id, "rsa");
         let ec = token(
             Algorithm::ES256,
@@ -391,17 +395,29 @@ mod tests {
         );
         // Forged: signed by another RSA key.
         check(
-            token(Algorithm::RS256, RSA_OTHER_PRIVATE, serde_json::json!({"sub": "rsa", "exp": now() + 60})),
+            token(
+                Algorithm::RS256,
+                RSA_OTHER_PRIVATE,
+                serde_json::json!({"sub": "rsa", "exp": now() + 60}),
+            ),
             AuthError::BadSignature,
         );
         // An ES256 token for an RS256 client.
         check(
-            token(Algorithm::ES256, EC_PRIVATE, serde_json::json!({"sub": "rsa", "exp": now() + 60})),
+            token(
+                Algorithm::ES256,
+                EC_PRIVATE,
+                serde_json::json!({"sub": "rsa", "exp": now() + 60}),
+            ),
             AuthError::WrongAlgorithm { got: "ES256".into(), expected: JwtAlg::Rs256 },
         );
         // HS256 with the public key as the HMAC secret.
         check(
-            token(Algorithm::HS256, RSA_PUBLIC, serde_json::json!({"sub": "rsa", "exp": now() + 60})),
+            token(
+                Algorithm::HS256,
+                RSA_PUBLIC,
+                serde_json::json!({"sub": "rsa", "exp": now() + 60}),
+            ),
             AuthError::WrongAlgorithm { got: "HS256".into(), expected: JwtAlg::Rs256 },
         );
         // alg none, unsigned.
@@ -425,10 +441,7 @@ mod tests {
             parts[2]
         );
         check(tampered, AuthError::BadSignature);
-        assert!(matches!(
-            authenticate(&bearer("a.b.c"), &clients),
-            Err(AuthError::BadToken(_))
-        ));
+        assert!(matches!(authenticate(&bearer("a.b.c"), &clients), Err(AuthError::BadToken(_))));
     }
 
     #[test]
@@ -443,8 +456,11 @@ mod tests {
         assert!(err.contains("private key"), "{err}");
         assert!(JwtKey::new(JwtAlg::Rs256, "hello").is_err());
         assert!(
-            JwtKey::new(JwtAlg::Rs256, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
-                .is_err()
+            JwtKey::new(
+                JwtAlg::Rs256,
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            )
+            .is_err()
         );
     }
 }

@@ -151,7 +151,10 @@ impl ClientsFile {
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if file.version != FILE_VERSION {
-            return Err(format!("version {} not supported (expected {FILE_VERSION})", file.version));
+            return Err(format!(
+                "version {} not supported (expected {FILE_VERSION})",
+                file.version
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for client in &file.clients {
@@ -163,8 +166,9 @@ impl ClientsFile {
             }
             match &client.credential {
                 Credential::ApiKey { sha256 } => {
-                    ApiKeyHash::from_hex(sha256)
-                        .ok_or_else(|| format!("client {}: sha256 is not 64 hex digits", client.id))?;
+                    ApiKeyHash::from_hex(sha256).ok_or_else(|| {
+                        format!("client {}: sha256 is not 64 hex digits", client.id)
+                    })?;
                 }
                 Credential::Jwt { alg, public_key_pem } => {
                     JwtKey::new(*alg, public_key_pem)
@@ -172,9 +176,7 @@ impl ClientsFile {
                 }
             }
             if let Some(limits) = &client.limits {
-                limits
-                    .check(&format!("client {} limits", client.id))
-                    .map_err(|e| e.to_string())?;
+                limits.check(&format!("client {} limits", client.id)).map_err(|e| e.to_string())?;
             }
         }
         Ok(file)
@@ -580,7 +582,9 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hook: ClientChanges = {
             let seen = seen.clone();
-            Arc::new(move |changes: &[ClientChange]| seen.lock().unwrap().extend_from_slice(changes))
+            Arc::new(move |changes: &[ClientChange]| {
+                seen.lock().unwrap().extend_from_slice(changes)
+            })
         };
         let store = ClientStore::open(&path, Some(hook)).unwrap();
         assert_eq!(store.current().file.clients.len(), 1);

@@ -77,7 +77,9 @@ impl LimitRefusal {
             Self::Rate { per_second, .. } => {
                 format!("rate limit exceeded ({per_second} requests per second)")
             }
-            Self::Concurrency { max } => format!("concurrency limit exceeded ({max} calls in flight)"),
+            Self::Concurrency { max } => {
+                format!("concurrency limit exceeded ({max} calls in flight)")
+            }
         }
     }
 }
@@ -133,9 +135,9 @@ impl ClientLimiter {
     pub fn admit(&self) -> Result<InFlight, LimitRefusal> {
         let max = self.limits.max_concurrent;
         let slot = if max > 0 {
-            let taken = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            });
+            let taken = self
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
             if taken.is_err() {
                 return Err(LimitRefusal::Concurrency { max });
             }

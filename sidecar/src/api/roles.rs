@@ -29,8 +29,12 @@ pub const SIGNING_METHODS: [&str; 7] = [
 
 /// Methods that are not signing but submit work to the network; a role must name each
 /// exactly.
-pub const EXACT_ONLY_METHODS: [&str; 4] =
-    ["eth_sendRawTransaction", "eth_submitWork", "eth_submitHashrate", "eth_sendRawPrivateTransaction"];
+pub const EXACT_ONLY_METHODS: [&str; 4] = [
+    "eth_sendRawTransaction",
+    "eth_submitWork",
+    "eth_submitHashrate",
+    "eth_sendRawPrivateTransaction",
+];
 
 /// Namespaces whose methods administer the node or reveal private data: granted by a wildcard
 /// only when the pattern is exactly `NAMESPACE_*`.
@@ -59,7 +63,9 @@ pub enum RoleError {
     #[error("api.roles: invalid role name ({0}); use letters, digits, - and _ (dev is reserved)")]
     Name(String),
     /// A method pattern is not an exact name or a prefix ending in `*`.
-    #[error("api.roles.{role}: invalid method pattern ({pattern}); use a name or a prefix ending in *")]
+    #[error(
+        "api.roles.{role}: invalid method pattern ({pattern}); use a name or a prefix ending in *"
+    )]
     Pattern {
         /// Role.
         role: String,
@@ -237,9 +243,7 @@ impl MethodPattern {
                     return false;
                 }
                 match privileged_namespace(method) {
-                    Some(namespace) => {
-                        prefix.strip_suffix('_').is_some_and(|p| p == namespace)
-                    }
+                    Some(namespace) => prefix.strip_suffix('_').is_some_and(|p| p == namespace),
                     None => true,
                 }
             }
@@ -316,10 +320,8 @@ impl Role {
             .methods
             .iter()
             .map(|p| {
-                MethodPattern::parse(p).ok_or_else(|| RoleError::Pattern {
-                    role: name.to_owned(),
-                    pattern: p.clone(),
-                })
+                MethodPattern::parse(p)
+                    .ok_or_else(|| RoleError::Pattern { role: name.to_owned(), pattern: p.clone() })
             })
             .collect::<Result<_, _>>()?;
         let send_from = if file.send_from.iter().any(|e| e == "*") {
@@ -505,7 +507,8 @@ mod tests {
     #[test]
     fn builtin_reader() {
         let reader = role("reader");
-        for ok in ["eth_blockNumber", "eth_call", "eth_accounts", "net_version", "web3_clientVersion"]
+        for ok in
+            ["eth_blockNumber", "eth_call", "eth_accounts", "net_version", "web3_clientVersion"]
         {
             assert!(reader.permits(ok), "{ok}");
         }
@@ -562,7 +565,7 @@ mod tests {
             "app".to_owned(),
             RoleFile {
                 methods: vec!["eth_*".into(), "eth_sendTransaction".into()],
-                send_from: vec!["0x00000000000000000000000000000000000000aa".into()],
+                send_from: vec![format!("{}", Address::repeat_byte(0xaa))],
                 limits: LimitsFile { requests_per_second: Some(5), ..Default::default() },
             },
         );
@@ -588,7 +591,8 @@ mod tests {
 
     #[test]
     fn client_limits_override_role_and_stay_under_the_endpoint() {
-        let role_limits = LimitsFile { requests_per_second: Some(10), burst: Some(20), ..Default::default() };
+        let role_limits =
+            LimitsFile { requests_per_second: Some(10), burst: Some(20), ..Default::default() };
         let client = LimitsFile {
             burst: Some(3),
             max_request_bytes: Some(u32::MAX),

@@ -239,7 +239,9 @@ fn add(config: &FileConfig, args: &AddArgs) -> anyhow::Result<()> {
             .mode(0o600)
             .open(out)
             .with_context(|| format!("creating the key file {}", out.display()))?;
-        if let Err(e) = handle.write_all(format!("{key}\n").as_bytes()).and_then(|()| handle.sync_all()) {
+        if let Err(e) =
+            handle.write_all(format!("{key}\n").as_bytes()).and_then(|()| handle.sync_all())
+        {
             let _ = std::fs::remove_file(out);
             return Err(e).with_context(|| format!("writing the key file {}", out.display()));
         }
@@ -252,7 +254,9 @@ fn add(config: &FileConfig, args: &AddArgs) -> anyhow::Result<()> {
     }
     eprintln!("added client {} (role {}, {kind}) to {}", args.id, args.role, path.display());
     match (&args.key_out, key) {
-        (Some(out), Some(_)) => eprintln!("API key written to {} (it is not stored anywhere else)", out.display()),
+        (Some(out), Some(_)) => {
+            eprintln!("API key written to {} (it is not stored anywhere else)", out.display())
+        }
         (None, Some(key)) => {
             eprintln!("API key (shown once, not stored; send it as Authorization: Bearer <key>):");
             println!("{key}");
@@ -291,7 +295,10 @@ fn list(config: &FileConfig, args: &ListArgs) -> anyhow::Result<()> {
         println!("no clients in {}", path.display());
         return Ok(());
     }
-    println!("{:<24} {:<10} {:<10} {:<21} {:<12} STATUS", "ID", "ROLE", "CREDENTIAL", "CREATED", "BY");
+    println!(
+        "{:<24} {:<10} {:<10} {:<21} {:<12} STATUS",
+        "ID", "ROLE", "CREDENTIAL", "CREATED", "BY"
+    );
     for c in &file.clients {
         let status = match &c.revoked {
             Some(stamp) => format!("revoked {} by {}", stamp.at, stamp.by),

@@ -266,7 +266,8 @@ struct Answer {
 impl Answer {
     /// The HTTP response; the refusal is reported first.
     fn send(self, access: &Access, mut refusal: Refusal) -> HttpResponse {
-        let response = error_response(self.status, self.code, &self.reason, self.data, &self.headers);
+        let response =
+            error_response(self.status, self.code, &self.reason, self.data, &self.headers);
         refusal.reason = self.reason;
         refusal.code = self.code;
         refusal.status = self.status.as_u16();
@@ -292,9 +293,8 @@ where
         use super::error::{LIMIT_EXCEEDED, UNAUTHORIZED};
         use http::{StatusCode, header};
 
-        let text = |name| {
-            request.headers().get(name).and_then(|v: &http::HeaderValue| v.to_str().ok())
-        };
+        let text =
+            |name| request.headers().get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
         let mut refusal = Refusal {
             client: None,
             host: text(header::HOST).map(str::to_owned),
@@ -310,7 +310,16 @@ where
             Some(value) => match value.to_str() {
                 Ok(text) => Some(text),
                 Err(_) => {
-                    let response = refuse(refusal, Answer { status: StatusCode::UNAUTHORIZED, code: UNAUTHORIZED, reason: AuthError::Malformed.to_string(), data: None, headers: vec![(header::WWW_AUTHENTICATE, "Bearer".to_owned())] });
+                    let response = refuse(
+                        refusal,
+                        Answer {
+                            status: StatusCode::UNAUTHORIZED,
+                            code: UNAUTHORIZED,
+                            reason: AuthError::Malformed.to_string(),
+                            data: None,
+                            headers: vec![(header::WWW_AUTHENTICATE, "Bearer".to_owned())],
+                        },
+                    );
                     return Box::pin(async move { Ok(response) });
                 }
             },
@@ -318,7 +327,16 @@ where
         let admitted = match self.access.admit(authorization) {
             Ok(admitted) => admitted,
             Err(error) => {
-                let response = refuse(refusal, Answer { status: StatusCode::UNAUTHORIZED, code: UNAUTHORIZED, reason: format!("Unauthorized: {error}"), data: None, headers: vec![(header::WWW_AUTHENTICATE, "Bearer".to_owned())] });
+                let response = refuse(
+                    refusal,
+                    Answer {
+                        status: StatusCode::UNAUTHORIZED,
+                        code: UNAUTHORIZED,
+                        reason: format!("Unauthorized: {error}"),
+                        data: None,
+                        headers: vec![(header::WWW_AUTHENTICATE, "Bearer".to_owned())],
+                    },
+                );
                 return Box::pin(async move { Ok(response) });
             }
         };
@@ -328,7 +346,16 @@ where
         if let Err(over) = admitted.limiter.peek() {
             let retry = over.retry_after();
             let ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX).max(1);
-            let response = refuse(refusal, Answer { status: StatusCode::TOO_MANY_REQUESTS, code: LIMIT_EXCEEDED, reason: format!("{} for client {}", over.reason(), admitted.caller.client), data: Some(serde_json::json!({"retryAfterMs": ms})), headers: vec![(header::RETRY_AFTER, ms.div_ceil(1000).max(1).to_string())] });
+            let response = refuse(
+                refusal,
+                Answer {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: LIMIT_EXCEEDED,
+                    reason: format!("{} for client {}", over.reason(), admitted.caller.client),
+                    data: Some(serde_json::json!({"retryAfterMs": ms})),
+                    headers: vec![(header::RETRY_AFTER, ms.div_ceil(1000).max(1).to_string())],
+                },
+            );
             return Box::pin(async move { Ok(response) });
         }
 
@@ -354,7 +381,16 @@ where
                 return Box::pin(self.inner.call(request));
             }
             let (reason, data) = too_large(Some(declared));
-            let response = refuse(refusal, Answer { status: StatusCode::PAYLOAD_TOO_LARGE, code: LIMIT_EXCEEDED, reason, data: Some(data), headers: Vec::new() });
+            let response = refuse(
+                refusal,
+                Answer {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: LIMIT_EXCEEDED,
+                    reason,
+                    data: Some(data),
+                    headers: Vec::new(),
+                },
+            );
             return Box::pin(async move {
                 // Read the body first (when not absurdly large) so the client sees the answer
                 // rather than a broken pipe.
@@ -386,7 +422,16 @@ where
                 }
                 Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                     let (reason, data) = too_large(None);
-                    Ok(refuse(refusal, Answer { status: StatusCode::PAYLOAD_TOO_LARGE, code: LIMIT_EXCEEDED, reason, data: Some(data), headers: Vec::new() }))
+                    Ok(refuse(
+                        refusal,
+                        Answer {
+                            status: StatusCode::PAYLOAD_TOO_LARGE,
+                            code: LIMIT_EXCEEDED,
+                            reason,
+                            data: Some(data),
+                            headers: Vec::new(),
+                        },
+                    ))
                 }
                 Err(_) => {
                     // The client broke the body off; the server answers an empty body as such.

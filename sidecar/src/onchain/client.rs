@@ -34,9 +34,8 @@ const MAX_API_KEY_FILE_BYTES: u64 = 16 * 1024;
 /// `file` (a flag), else from the file named by [`API_KEY_FILE_ENV`], else from
 /// [`API_KEY_ENV`]; `None` when none is set. A file's first line is the credential.
 pub(crate) fn api_credential(file: Option<&std::path::Path>) -> Result<Option<String>, ChainError> {
-    let env_file = std::env::var_os(API_KEY_FILE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from);
+    let env_file =
+        std::env::var_os(API_KEY_FILE_ENV).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
     if let Some(path) = file.map(std::path::Path::to_owned).or(env_file) {
         let text = super::files::read_text(&path, MAX_API_KEY_FILE_BYTES).map_err(|reason| {
             ChainError::Rpc {

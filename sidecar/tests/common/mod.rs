@@ -144,11 +144,17 @@ pub struct DevNet {
 
 impl DevNet {
     pub fn start(keys: u8) -> Self {
+        Self::start_with(keys, &[])
+    }
+
+    /// `ecrop dev` with extra arguments.
+    pub fn start_with(keys: u8, args: &[&str]) -> Self {
         require_tools();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = ecrop::dev::free_port().expect("free port");
         let mut command = Command::new(ECROP);
         command.args(["dev", "--rpc-port", &port.to_string(), "--keys", &keys.to_string()]);
+        command.args(args);
         command.arg("--data-dir").arg(dir.path().join("dev"));
         let mut proc = Proc::spawn(command, dir.path().join("dev.log"));
         let upstream = field(&proc.wait_line("upstream"), 1);
@@ -186,7 +192,12 @@ pub fn register_key(endpoint: &str, key: &str) {
 }
 
 fn key_for(url: &str) -> Option<String> {
-    KEYS.lock().unwrap().iter().rev().find(|(e, _)| url.starts_with(e.as_str())).map(|(_, k)| k.clone())
+    KEYS.lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(e, _)| url.starts_with(e.as_str()))
+        .map(|(_, k)| k.clone())
 }
 
 /// Adds a client with `role` to the clients file at `path` (created when missing) and

@@ -376,8 +376,11 @@ where
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        // Above the endpoint's own limit the server answers (-32007, after the drain layer),
+        // as it does for every client; here only a client's lower limit is enforced.
+        let global = u64::from(self.access.global().max_request_bytes);
         if let Some(declared) = declared {
-            if declared <= max {
+            if declared <= max || declared > global {
                 return Box::pin(self.inner.call(request));
             }
             let (reason, data) = too_large(Some(declared));
@@ -405,7 +408,7 @@ where
                 Ok(response)
             });
         }
-        if request.method() != http::Method::POST {
+        if request.method() != http::Method::POST || max >= global {
             return Box::pin(self.inner.call(request));
         }
 

@@ -931,3 +931,64 @@ fn api_clients_cli_adds_lists_and_revokes() {
     let empty = dir.path().join("none.json");
     assert!(clients_ok(&empty, &["list"]).contains("no clients"));
 }
+
+#[tokio::test]
+async fn operator_cli_sends_its_api_key() {
+    let chain = anvil().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.json");
+    let key = add_key(&clients, "operator", "reader", &[]);
+    let key_file = dir.path().join("operator.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let serve = serve(dir.path(), &chain.url(), "", &[]);
+    let deployment = dir.path().join("deployment.json");
+    std::fs::write(
+        &deployment,
+        json!({"chain_id": 31337, "contracts": {"InvestorRegistry": Address::repeat_byte(0x42)}, "start_block": 0})
+            .to_string(),
+    )
+    .unwrap();
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/out");
+    let run = |extra: &[&str], envs: &[(&str, &str)]| {
+        let output = Command::new(ECROP)
+            .args([
+                "contracts",
+                "call",
+                "InvestorRegistry",
+                "authority",
+                "--rpc-url",
+                &serve.endpoint,
+            ])
+            .arg("--deployment")
+            .arg(&deployment)
+            .arg("--artifacts")
+            .arg(&artifacts)
+            .args(extra)
+            .env_remove("ECROP_API_KEY")
+            .env_remove("ECROP_API_KEY_FILE")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    // Without a key: refused by the sidecar.
+    let (code, stderr) = run(&[], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("401") || stderr.contains("Unauthorized"), "{stderr}");
+    // With the key from the environment, a file flag or a file named in the environment, the
+    // call reaches the node (which has no contract there, so decoding fails).
+    for (extra, envs) in [
+        (vec![], vec![("ECROP_API_KEY", key.as_str())]),
+        (vec!["--api-key-file", key_file.to_str().unwrap()], vec![]),
+        (vec![], vec![("ECROP_API_KEY_FILE", key_file.to_str().unwrap())]),
+    ] {
+        let (code, stderr) = run(&extra, &envs);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(!stderr.contains("401") && !stderr.contains("Unauthorized"), "{stderr}");
+        assert!(stderr.contains("calling InvestorRegistry.authority()"), "{stderr}");
+        assert!(!stderr.contains(&key), "the key leaked: {stderr}");
+    }
+    let (code, stderr) = run(&["--api-key-file", "/nonexistent/key"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("API key file /nonexistent/key not readable"), "{stderr}");
+}

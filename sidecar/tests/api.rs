@@ -700,7 +700,8 @@ async fn websocket_upgrade_needs_credentials() {
     let ws_url = serve.endpoint.replace("http://", "ws://");
 
     let refused = WsClientBuilder::default().build(&ws_url).await;
-    let error = refused.err().expect("upgrade without credentials refused").to_string();
+    let Err(error) = refused else { panic!("upgrade without credentials accepted") };
+    let error = error.to_string();
     assert!(error.contains("401"), "{error}");
 
     let mut headers = http::HeaderMap::new();

@@ -993,3 +993,114 @@ async fn operator_cli_sends_its_api_key() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("API key file /nonexistent/key not readable"), "{stderr}");
 }
+
+/// A wallet with no token in front of a dead node: enough to start the endpoint in-process.
+fn lib_wallet() -> std::sync::Arc<ecrop::wallet::Wallet> {
+    use ecrop::{
+        config::UpstreamSettings,
+        signer::{Keyring, PinSource, TokenConfig},
+        upstream::Upstream,
+    };
+    let settings = UpstreamSettings::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+    let upstream = std::sync::Arc::new(Upstream::new(settings, 1 << 20).unwrap());
+    let token = TokenConfig {
+        module: "/nonexistent.so".into(),
+        token_label: "none".into(),
+        pin: PinSource::Env("ECROP_TEST_NO_PIN".into()),
+    };
+    std::sync::Arc::new(ecrop::wallet::Wallet::new(Keyring::new(token), upstream))
+}
+
+#[tokio::test]
+async fn unauthenticated_dev_access_is_refused_off_loopback() {
+    use ecrop::{
+        api::{Access, AccessMode, ClientStore, GlobalLimits, Roles},
+        config::RpcSettings,
+    };
+    let wallet = lib_wallet();
+    let access = || {
+        Access::new(
+            AccessMode::DevLoopback,
+            Roles::builtin(),
+            ClientStore::empty(),
+            GlobalLimits::default(),
+        )
+    };
+    let open = RpcSettings::with_defaults("0.0.0.0:0".parse().unwrap());
+    let err = ecrop::rpc::start(&open, wallet.clone(), access()).await.unwrap_err().to_string();
+    assert!(err.contains("served on loopback only"), "{err}");
+    let loopback = RpcSettings::with_defaults("127.0.0.1:0".parse().unwrap());
+    let server = ecrop::rpc::start(&loopback, wallet, access()).await.unwrap();
+    let url = format!("http://{}", server.local_addr());
+    // Served (the missing token answers -32002), not refused.
+    let answer = rpc(&url, None, "eth_accounts", json!([])).await;
+    assert_not_refused(&answer);
+    assert_eq!(answer.body["error"]["code"], -32002, "{}", answer.body);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http_refusals_and_client_changes_reach_their_hooks() {
+    use std::sync::{Arc, Mutex};
+
+    use ecrop::{
+        api::{Access, AccessMode, ClientChange, GlobalLimits, Refusal},
+        config::RpcSettings,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.json");
+    let small = add_key(&clients, "small", "reader", &["--max-request-bytes", "100"]);
+    let refusals: Arc<Mutex<Vec<Refusal>>> = Arc::default();
+    let changes: Arc<Mutex<Vec<ClientChange>>> = Arc::default();
+    let on_change = {
+        let changes = changes.clone();
+        Arc::new(move |seen: &[ClientChange]| changes.lock().unwrap().extend_from_slice(seen))
+    };
+    let settings = RpcSettings::with_defaults("127.0.0.1:0".parse().unwrap());
+    let access = Access::from_config(
+        &ecrop::api::ApiFile::default(),
+        Some(&clients),
+        AccessMode::Required,
+        GlobalLimits::default(),
+        Some(on_change),
+    )
+    .unwrap()
+    .with_refusal_hook({
+        let refusals = refusals.clone();
+        Arc::new(move |refusal: &Refusal| refusals.lock().unwrap().push(refusal.clone()))
+    });
+    let server = ecrop::rpc::start(&settings, lib_wallet(), access).await.unwrap();
+    let url = format!("http://{}", server.local_addr());
+
+    assert_eq!(rpc(&url, None, "eth_chainId", json!([])).await.status, 401);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "pad": "x".repeat(200)});
+    assert_eq!(post(&url, Some(&bearer(&small)), body.to_string()).await.status, 413);
+    {
+        let seen = refusals.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!((seen[0].client.as_deref(), seen[0].status, seen[0].code), (None, 401, -40100));
+        assert!(seen[0].host.as_deref().unwrap().starts_with("127.0.0.1:"));
+        assert!(seen[0].reason.contains("authentication required"), "{}", seen[0].reason);
+        assert_eq!(
+            (seen[1].client.as_deref(), seen[1].status, seen[1].code),
+            (Some("small"), 413, -32005)
+        );
+        assert!(!seen[1].reason.contains(&small));
+    }
+
+    add_key(&clients, "later", "admin", &[]);
+    clients_ok(&clients, &["revoke", "small"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while changes.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "changes not reported: {:?}", changes.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = changes.lock().unwrap().clone();
+    let kinds: Vec<_> = seen.iter().map(|c| (c.kind, c.client.as_str())).collect();
+    use ecrop::api::ChangeKind;
+    assert!(kinds.contains(&(ChangeKind::Added, "later")), "{kinds:?}");
+    assert!(kinds.contains(&(ChangeKind::Revoked, "small")), "{kinds:?}");
+    let revoked = seen.iter().find(|c| c.kind == ChangeKind::Revoked).unwrap();
+    assert!(!revoked.stamp.as_ref().unwrap().by.is_empty());
+    server.stop().await;
+}

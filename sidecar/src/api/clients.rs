@@ -409,7 +409,9 @@ impl ClientStore {
         if self.path.as_os_str().is_empty() {
             return Vec::new();
         }
-        let Ok(mut watch) = self.watch.lock() else {
+        // Without `force`, a request never waits for another one's look at the file.
+        let watch = if force { self.watch.lock().ok() } else { self.watch.try_lock().ok() };
+        let Some(mut watch) = watch else {
             return Vec::new();
         };
         if !force && watch.checked.elapsed() < RELOAD_CHECK_INTERVAL {

@@ -52,6 +52,9 @@ pub enum RpcError {
     /// A method could not be registered (a programming error).
     #[error("method registration failed: {0}")]
     Register(String),
+    /// Unauthenticated dev access was asked for on an address other than loopback.
+    #[error("requests without credentials are served on loopback only, not on ({0})")]
+    DevNotLoopback(SocketAddr),
 }
 
 /// A running endpoint.
@@ -90,6 +93,9 @@ pub async fn start(
     wallet: Arc<Wallet>,
     access: crate::api::Access,
 ) -> Result<RpcServer, RpcError> {
+    if access.mode() == crate::api::AccessMode::DevLoopback && !settings.listen.ip().is_loopback() {
+        return Err(RpcError::DevNotLoopback(settings.listen));
+    }
     let upstream = wallet.upstream_handle();
     let module = methods(wallet)?;
     let local: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());

@@ -126,7 +126,14 @@ fn main() {
         );
         let wallet = Arc::new(Wallet::new(Keyring::new(config), upstream));
         let settings = RpcSettings::with_defaults("127.0.0.1:0".parse().expect("addr"));
-        let server = ecrop::rpc::start(&settings, wallet).await.expect("server");
+        // Loopback dev access: requests without credentials, as before authentication existed.
+        let access = ecrop::api::Access::new(
+            ecrop::api::AccessMode::DevLoopback,
+            ecrop::api::Roles::builtin(),
+            ecrop::api::ClientStore::empty(),
+            ecrop::api::GlobalLimits::default(),
+        );
+        let server = ecrop::rpc::start(&settings, wallet, access).await.expect("server");
         let sidecar_url = format!("http://{}", server.local_addr());
         let anvil_url = anvil.url();
 

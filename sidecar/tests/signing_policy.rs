@@ -80,7 +80,7 @@ fn start_with_policy() -> DevNet {
     let dir = first.stop();
     let config = dir.path().join("ecrop.toml");
     std::fs::write(&config, policy(&accounts)).unwrap();
-    let net = DevNet::start_in(dir, 3, Some(&config));
+    let net = DevNet::start_in(dir, 3, &["--config", config.to_str().unwrap()]);
     assert_eq!(net.accounts, accounts, "the rerun did not reuse the token's keys");
     net
 }

@@ -77,6 +77,11 @@ pub struct DevArgs {
     /// Endpoint limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    /// API clients (requests without credentials are served as client `dev`; requests with
+    /// credentials are authenticated against this file).
+    #[command(flatten)]
+    pub api: super::api_clients::ClientsFileArg,
 }
 
 /// Creates the data directory layout and points SoftHSM2 at it.
@@ -112,6 +117,17 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
             .context("token task")??
     };
 
+    // Dev mode always listens on loopback: requests without credentials are served there.
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
+    let rpc_settings = super::rpc_settings(&file, Some(listen), &args.limits)?;
+    let access = super::api_clients::access(
+        &file,
+        &args.api,
+        &rpc_settings,
+        crate::api::AccessMode::DevLoopback,
+        None,
+    )?;
+
     let mut anvil_args = Vec::new();
     if let Some(genesis) = &args.genesis {
         let init = anvil_genesis(genesis, &paths.data_dir)?;
@@ -130,14 +146,12 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
         anvil.fund(key.address, U256::from(DEV_FUNDING_WEI)).await?;
     }
 
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
-    let rpc_settings = super::rpc_settings(&file, Some(listen), &args.limits)?;
     let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
     let wallet =
         Arc::new(Wallet::new(Keyring::new(token_config), upstream).with_signing_policy(signing));
     let chain_id = wallet.chain_id().await?;
-    let server = match rpc::start(&rpc_settings, wallet).await {
+    let server = match rpc::start(&rpc_settings, wallet, access).await {
         Ok(server) => server,
         Err(e) => {
             anvil.stop().await;

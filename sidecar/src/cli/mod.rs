@@ -285,6 +285,11 @@ pub struct ChainArgs {
     /// Print results as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// File holding the API key (or JWT) sent to the sidecar as `Authorization: Bearer`;
+    /// without it the key is read from ECROP_API_KEY. The key itself is never a flag.
+    #[arg(long, env = "ECROP_API_KEY_FILE", value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
 }
 
 impl ChainArgs {
@@ -297,7 +302,12 @@ impl ChainArgs {
             artifacts,
             &crate::onchain::PLATFORM_CONTRACTS,
         );
-        crate::onchain::Client::new(&self.rpc_url, self.from, errors)
+        crate::onchain::Client::with_key_file(
+            &self.rpc_url,
+            self.from,
+            errors,
+            self.api_key_file.as_deref(),
+        )
     }
 }
 

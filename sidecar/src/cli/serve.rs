@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Permissioning options.
     #[command(flatten)]
     pub perm: PermArgs,
+
+    /// API clients.
+    #[command(flatten)]
+    pub api: super::api_clients::ClientsFileArg,
 }
 
 /// Options of the permissioning follower, the decision API and send enforcement. Permissioning
@@ -228,7 +232,14 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
         wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
     }
-    let server = rpc::start(&rpc_settings, Arc::new(wallet))
+    let access = super::api_clients::access(
+        &file,
+        &args.api,
+        &rpc_settings,
+        crate::api::AccessMode::Required,
+        None,
+    )?;
+    let server = rpc::start(&rpc_settings, Arc::new(wallet), access)
         .await
         .context("starting the JSON-RPC endpoint")?;
     println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());

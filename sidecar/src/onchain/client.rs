@@ -9,8 +9,11 @@ use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes},
     providers::{Provider, ProviderBuilder, RootProvider},
-    rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest},
-    transports::{RpcError, TransportError},
+    rpc::{
+        client::RpcClient,
+        types::{Filter, Log, TransactionReceipt, TransactionRequest},
+    },
+    transports::{RpcError, TransportError, http::Http},
 };
 
 use super::{ChainError, ErrorBook, artifacts::Artifact};
@@ -20,6 +23,37 @@ use super::{ChainError, ErrorBook, artifacts::Artifact};
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Blocks per `eth_getLogs` request: Besu and anvil both answer ranges this size quickly.
 pub const LOG_PAGE_BLOCKS: u64 = 5_000;
+/// Environment variable holding the API key sent to the sidecar.
+pub(crate) const API_KEY_ENV: &str = "ECROP_API_KEY";
+/// Environment variable naming a file that holds the API key sent to the sidecar.
+pub(crate) const API_KEY_FILE_ENV: &str = "ECROP_API_KEY_FILE";
+/// Largest API key file read.
+const MAX_API_KEY_FILE_BYTES: u64 = 16 * 1024;
+
+/// The credential (API key or JWT) sent to the sidecar as `Authorization: Bearer`: from
+/// `file` (a flag), else from the file named by [`API_KEY_FILE_ENV`], else from
+/// [`API_KEY_ENV`]; `None` when none is set. A file's first line is the credential.
+pub(crate) fn api_credential(file: Option<&std::path::Path>) -> Result<Option<String>, ChainError> {
+    let env_file =
+        std::env::var_os(API_KEY_FILE_ENV).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    if let Some(path) = file.map(std::path::Path::to_owned).or(env_file) {
+        let text = super::files::read_text(&path, MAX_API_KEY_FILE_BYTES).map_err(|reason| {
+            ChainError::Rpc {
+                url: String::new(),
+                reason: format!("API key file {} not readable ({reason})", path.display()),
+            }
+        })?;
+        let key = text.lines().next().unwrap_or_default().trim().to_owned();
+        if key.is_empty() {
+            return Err(ChainError::Rpc {
+                url: String::new(),
+                reason: format!("API key file {} is empty", path.display()),
+            });
+        }
+        return Ok(Some(key));
+    }
+    Ok(std::env::var(API_KEY_ENV).ok().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()))
+}
 
 /// A mined transaction.
 #[derive(Debug, Clone)]
@@ -46,13 +80,35 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (the sidecar's JSON-RPC endpoint); `from` signs transactions.
+    /// Connects to `url` (the sidecar's JSON-RPC endpoint); `from` signs transactions. The
+    /// credential comes from the environment ([`api_credential`]).
     pub fn new(url: &str, from: Option<Address>, errors: ErrorBook) -> Result<Self, ChainError> {
-        let parsed = url.parse().map_err(|e| ChainError::Rpc {
-            url: url.to_owned(),
-            reason: format!("invalid url: {e}"),
-        })?;
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(parsed);
+        Self::with_key_file(url, from, errors, None)
+    }
+
+    /// As [`Client::new`], reading the credential from `key_file` when given.
+    pub fn with_key_file(
+        url: &str,
+        from: Option<Address>,
+        errors: ErrorBook,
+        key_file: Option<&std::path::Path>,
+    ) -> Result<Self, ChainError> {
+        let bad = |reason: String| ChainError::Rpc { url: url.to_owned(), reason };
+        let parsed: reqwest::Url = url.parse().map_err(|e| bad(format!("invalid url: {e}")))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = api_credential(key_file)? {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| bad("the API key holds characters a header cannot carry".into()))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .map_err(|e| bad(format!("http client: {e}")))?;
+        let is_local = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+        let client = RpcClient::new(Http::with_client(http, parsed), is_local);
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_client(client);
         Ok(Self { url: url.to_owned(), provider: provider.root().clone(), from, errors })
     }
 

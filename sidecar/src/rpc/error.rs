@@ -3,8 +3,10 @@
 //! Codes follow JSON-RPC 2.0 and EIP-1474: -32602 for bad parameters, -32000 for an account
 //! the sidecar holds no key for (as geth answers), -32002 when the token or the node is
 //! unavailable, -32003 when the sidecar's transaction policy (the account allowlist) or the
-//! key's signing policy refuses; a signing-policy refusal carries `{ "rule", "reason" }` as
-//! `data`, so a client can tell which rule of the configuration refused it.
+//! key's signing policy refuses (a signing-policy refusal carries `{ "rule", "reason" }` as
+//! `data`, so a client can tell which rule of the configuration refused it), -40100 for
+//! missing or invalid credentials (as Besu), -40300 when the caller's role does not permit the
+//! method or account, -32005 when a per-client limit is exceeded (EIP-1474).
 //! Errors from the node are relayed with the node's own code, message and data.
 
 use jsonrpsee::types::ErrorObjectOwned;
@@ -24,6 +26,24 @@ pub const TRANSACTION_REJECTED: i32 = -32003;
 pub const FORBIDDEN: i32 = -32099;
 /// Internal error (JSON-RPC 2.0).
 pub const INTERNAL_ERROR: i32 = -32603;
+/// Missing or invalid credentials (HTTP 401), the code Besu's JWT authentication answers.
+pub const UNAUTHORIZED: i32 = -40100;
+/// The caller's role may not call this method, or not for this account (HTTP-403 analogue
+/// in Besu's -40100 scheme).
+pub const METHOD_NOT_PERMITTED: i32 = -40300;
+/// A per-client limit was exceeded: rate, concurrency, body size or batch length (EIP-1474
+/// "limit exceeded"); `data` carries the limit and, where waiting helps, `retryAfterMs`.
+pub const LIMIT_EXCEEDED: i32 = -32005;
+
+/// A limit-exceeded error with `message` and `data`.
+pub fn limit_exceeded(message: impl Into<String>, data: serde_json::Value) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(LIMIT_EXCEEDED, message.into(), Some(data))
+}
+
+/// A method-not-permitted error with `message`.
+pub fn not_permitted(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(METHOD_NOT_PERMITTED, message.into(), None::<()>)
+}
 
 /// An invalid-params error with `message`.
 pub fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {

@@ -52,6 +52,9 @@ pub enum RpcError {
     /// A method could not be registered (a programming error).
     #[error("method registration failed: {0}")]
     Register(String),
+    /// Unauthenticated dev access was asked for on an address other than loopback.
+    #[error("requests without credentials are served on loopback only, not on ({0})")]
+    DevNotLoopback(SocketAddr),
 }
 
 /// A running endpoint.
@@ -80,16 +83,33 @@ impl RpcServer {
     }
 }
 
-/// Starts the endpoint on `settings.listen`.
-pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcServer, RpcError> {
+/// Starts the endpoint on `settings.listen`, with `access` deciding who may call what.
+///
+/// HTTP layers, outermost first: origin/host filter, authentication and per-client body limit
+/// ([`http::AuthLayer`]), oversize drain. RPC middleware, outermost first: the permission
+/// matrix and per-client limits ([`crate::api::middleware::AccessControl`]), passthrough.
+pub async fn start(
+    settings: &RpcSettings,
+    wallet: Arc<Wallet>,
+    access: crate::api::Access,
+) -> Result<RpcServer, RpcError> {
+    if access.mode() == crate::api::AccessMode::DevLoopback && !settings.listen.ip().is_loopback() {
+        return Err(RpcError::DevNotLoopback(settings.listen));
+    }
     let upstream = wallet.upstream_handle();
     let module = methods(wallet)?;
     let local: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
 
     let max_response = settings.max_response_bytes as usize;
-    let middleware = RpcServiceBuilder::new().layer_fn(move |service| {
-        passthrough::Passthrough::new(service, upstream.clone(), local.clone(), max_response)
-    });
+    let rpc_access = access.clone();
+    let clients = access.clients().clone();
+    let middleware = RpcServiceBuilder::new()
+        .layer_fn(move |service| {
+            crate::api::middleware::AccessControl::new(service, rpc_access.clone(), max_response)
+        })
+        .layer_fn(move |service| {
+            passthrough::Passthrough::new(service, upstream.clone(), local.clone(), max_response)
+        });
     let config = ServerConfig::builder()
         .max_request_body_size(settings.max_request_bytes)
         .max_response_body_size(settings.max_response_bytes)
@@ -105,6 +125,7 @@ pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcSer
                     origins: settings.allowed_origins.clone(),
                     hosts: settings.allowed_hosts.clone(),
                 }))
+                .layer(http::AuthLayer::new(access))
                 .layer(http::DrainOversizedLayer::new(settings.max_request_bytes)),
         )
         .build(settings.listen)
@@ -113,6 +134,21 @@ pub async fn start(settings: &RpcSettings, wallet: Arc<Wallet>) -> Result<RpcSer
     let local_addr =
         server.local_addr().map_err(|source| RpcError::Bind { addr: settings.listen, source })?;
     let handle = server.start(module);
+    // Reload the clients file when it changes even while no request comes, so that changes
+    // (e.g. a revocation) are reported when they happen.
+    let stopped = handle.clone();
+    tokio::spawn(async move {
+        let stopped = stopped.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                () = &mut stopped => break,
+                () = tokio::time::sleep(crate::api::clients::RELOAD_CHECK_INTERVAL) => {
+                    clients.check(false);
+                }
+            }
+        }
+    });
     tracing::info!(target: "ecrop::rpc", %local_addr, "json-rpc endpoint listening (http and websocket)");
     Ok(RpcServer { handle, local_addr })
 }

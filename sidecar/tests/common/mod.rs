@@ -144,20 +144,23 @@ pub struct DevNet {
 
 impl DevNet {
     pub fn start(keys: u8) -> Self {
-        Self::start_in(tempfile::tempdir().expect("tempdir"), keys, None)
+        Self::start_with(keys, &[])
+    }
+
+    /// `ecrop dev` with extra arguments.
+    pub fn start_with(keys: u8, args: &[&str]) -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), keys, args)
     }
 
     /// Starts `ecrop dev` with its data in `dir` (a rerun on the same directory reuses the
-    /// token and its keys) and, if given, `--config FILE`.
-    pub fn start_in(dir: tempfile::TempDir, keys: u8, config: Option<&Path>) -> Self {
+    /// token and its keys) and extra arguments.
+    pub fn start_in(dir: tempfile::TempDir, keys: u8, args: &[&str]) -> Self {
         require_tools();
         let port = ecrop::dev::free_port().expect("free port");
         let mut command = Command::new(ECROP);
         command.args(["dev", "--rpc-port", &port.to_string(), "--keys", &keys.to_string()]);
+        command.args(args);
         command.arg("--data-dir").arg(dir.path().join("dev"));
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
         let mut proc = Proc::spawn(command, dir.path().join("dev.log"));
         let upstream = field(&proc.wait_line("upstream"), 1);
         let endpoint = field(&proc.wait_line("endpoint"), 1);
@@ -185,10 +188,65 @@ impl DevNet {
 pub struct Serve {
     pub proc: Proc,
     pub endpoint: String,
+    /// API key of the harness's admin client (empty with [`Serve::start_raw`]).
+    pub key: String,
+}
+
+/// Id of the admin client [`Serve::start`] adds.
+pub const HARNESS_CLIENT: &str = "harness-admin";
+
+/// API keys that [`call`] and [`post_raw`] send to an endpoint, by endpoint URL.
+static KEYS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes [`call`] and [`post_raw`] authenticate to `endpoint` with `key`.
+pub fn register_key(endpoint: &str, key: &str) {
+    KEYS.lock().unwrap().push((endpoint.to_owned(), key.to_owned()));
+}
+
+fn key_for(url: &str) -> Option<String> {
+    KEYS.lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(e, _)| url.starts_with(e.as_str()))
+        .map(|(_, k)| k.clone())
+}
+
+/// Adds a client with `role` to the clients file at `path` (created when missing) and
+/// returns its new API key.
+pub fn add_api_client(path: &Path, id: &str, role: &str) -> String {
+    use ecrop::api::clients::{ClientEntry, ClientsFile, Credential, Stamp};
+    let mut file = ClientsFile::load(path).unwrap();
+    file.version = ecrop::api::clients::FILE_VERSION;
+    let (key, hash) = ecrop::api::auth::generate_api_key();
+    file.clients.push(ClientEntry {
+        id: id.to_owned(),
+        role: role.to_owned(),
+        credential: Credential::ApiKey { sha256: hash.to_hex() },
+        limits: None,
+        created: Stamp::now(),
+        revoked: None,
+    });
+    file.save(path).unwrap();
+    key
 }
 
 impl Serve {
+    /// Starts `ecrop serve` with a clients file holding an admin client whose key [`call`]
+    /// and [`post_raw`] then send.
     pub fn start(args: &[&str], envs: &[(&str, &Path)], log: PathBuf) -> Self {
+        let clients = log.with_extension("clients.json");
+        let key = add_api_client(&clients, HARNESS_CLIENT, "admin");
+        let mut all = vec!["--api-clients", clients.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut serve = Self::start_raw(&all, envs, log);
+        register_key(&serve.endpoint, &key);
+        serve.key = key;
+        serve
+    }
+
+    /// Starts `ecrop serve` with exactly these arguments (no client added).
+    pub fn start_raw(args: &[&str], envs: &[(&str, &Path)], log: PathBuf) -> Self {
         let mut command = Command::new(ECROP);
         command.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
         for (key, value) in envs {
@@ -197,7 +255,7 @@ impl Serve {
         let mut proc = Proc::spawn(command, log);
         let line = proc.wait_line("ecrop listening on");
         let endpoint = field(&line, 3);
-        Self { proc, endpoint }
+        Self { proc, endpoint, key: String::new() }
     }
 }
 
@@ -205,15 +263,15 @@ fn field(line: &str, index: usize) -> String {
     line.split_whitespace().nth(index).unwrap_or_default().to_owned()
 }
 
-/// Posts a raw body and returns the HTTP status and the parsed JSON answer (or Null).
+/// Posts a raw body and returns the HTTP status and the parsed JSON answer (or Null). Sends
+/// the API key registered for the endpoint, if any ([`register_key`]).
 pub async fn post_raw(url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("http post");
+    let mut request =
+        reqwest::Client::new().post(url).header("content-type", "application/json").body(body);
+    if let Some(key) = key_for(url) {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("http post");
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))

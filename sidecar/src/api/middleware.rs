@@ -1,0 +1,237 @@
+//! RPC middleware enforcing the API permission matrix and the per-client limits on every call,
+//! the calls of a batch one by one.
+//!
+//! For each call: the caller's role must permit the method; a signing method's account (the
+//! transaction's `from`, or the address parameter) must be in the role's `send_from`; then the
+//! call is charged against the client's rate and concurrency limits. A batch longer than the
+//! client's `max_batch_len` is refused as a whole. Refused notifications are dropped.
+
+use std::sync::Arc;
+
+use futures::future::Either;
+use jsonrpsee::{
+    Extensions,
+    server::{
+        MethodResponse,
+        middleware::rpc::{Batch, Notification, Request, RpcServiceT},
+    },
+    types::{ErrorObjectOwned, Id},
+};
+use serde_json::{Value, json, value::RawValue};
+
+use super::{
+    Access, Caller,
+    limits::{ClientLimiter, InFlight},
+    roles::{SendFrom, is_signing},
+};
+use crate::rpc::error::{UNAUTHORIZED, limit_exceeded, not_permitted};
+
+/// Longest method name quoted in an error message.
+const MAX_QUOTED_METHOD: usize = 64;
+
+/// The middleware service; place it right outside the passthrough.
+#[derive(Clone, Debug)]
+pub struct AccessControl<S> {
+    inner: S,
+    access: Access,
+    max_response_bytes: usize,
+}
+
+impl<S> AccessControl<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, access: Access, max_response_bytes: usize) -> Self {
+        Self { inner, access, max_response_bytes }
+    }
+
+    /// Checks one call; on success the returned guard holds its slot in flight.
+    fn check(
+        &self,
+        extensions: &Extensions,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<InFlight, ErrorObjectOwned> {
+        let caller = extensions.get::<Caller>().ok_or_else(|| {
+            ErrorObjectOwned::owned(UNAUTHORIZED, "unauthenticated call", None::<()>)
+        })?;
+        let shown = quoted(method);
+        let role = self.access.roles().get(&caller.role).ok_or_else(|| {
+            not_permitted(format!(
+                "role {} of client {} is not defined in the configuration; {shown} refused",
+                caller.role, caller.client
+            ))
+        })?;
+        if !role.permits(method) {
+            return Err(not_permitted(format!(
+                "method {shown} not permitted for role {} (client {})",
+                role.name, caller.client
+            )));
+        }
+        if is_signing(method)
+            && let SendFrom::Only(accounts) = &role.send_from
+        {
+            match signing_account(method, params) {
+                Some(account) if accounts.contains(&account) => {}
+                Some(account) => {
+                    return Err(not_permitted(format!(
+                        "role {} may not use account {account} ({shown}, client {})",
+                        role.name, caller.client
+                    )));
+                }
+                None => {
+                    return Err(not_permitted(format!(
+                        "role {} signs only for named accounts and {shown} names none (client {})",
+                        role.name, caller.client
+                    )));
+                }
+            }
+        }
+        let limiter = extensions
+            .get::<Arc<ClientLimiter>>()
+            .cloned()
+            .unwrap_or_else(|| self.access.limiter(caller, None));
+        limiter.admit().map_err(|refusal| {
+            let retry = u64::try_from(refusal.retry_after().as_millis()).unwrap_or(u64::MAX);
+            limit_exceeded(
+                format!("{} for client {}", refusal.reason(), caller.client),
+                json!({"retryAfterMs": retry.max(1)}),
+            )
+        })
+    }
+}
+
+/// `method` for an error message, shortened and stripped of control characters.
+fn quoted(method: &str) -> String {
+    let mut shown: String =
+        method.chars().filter(|c| !c.is_control()).take(MAX_QUOTED_METHOD).collect();
+    if method.chars().count() > MAX_QUOTED_METHOD {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The account a signing call signs with, from its parameters.
+pub fn signing_account(
+    method: &str,
+    params: Option<&RawValue>,
+) -> Option<alloy::primitives::Address> {
+    let params: Value = serde_json::from_str(params?.get()).ok()?;
+    let list = params.as_array()?;
+    let value = match method {
+        "eth_sendTransaction" | "eth_signTransaction" => list.first()?.get("from")?,
+        "personal_sign" => list.get(1)?,
+        _ => list.first()?,
+    };
+    value.as_str()?.parse().ok()
+}
+
+impl<S> RpcServiceT for AccessControl<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        match self.check(request.extensions(), request.method_name(), request.params.as_deref()) {
+            Ok(slot) => {
+                let call = self.inner.call(request);
+                Either::Left(async move {
+                    let response = call.await;
+                    drop(slot);
+                    response
+                })
+            }
+            Err(error) => {
+                let id = request.id().into_owned();
+                Either::Right(std::future::ready(MethodResponse::error(id, error)))
+            }
+        }
+    }
+
+    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let (limit, client) = {
+            let extensions = batch.extensions();
+            let limit = match (extensions.get::<Arc<ClientLimiter>>(), extensions.get::<Caller>()) {
+                (Some(limiter), _) => limiter.limits().max_batch_len,
+                (None, Some(caller)) => self.access.limiter(caller, None).limits().max_batch_len,
+                (None, None) => self.access.global().max_batch_len,
+            };
+            (limit, extensions.get::<Caller>().map(|c| c.client.clone()).unwrap_or_default())
+        };
+        if batch.len() > limit as usize {
+            let error = limit_exceeded(
+                format!(
+                    "batch of {} calls exceeds the limit of {limit} for client {client}",
+                    batch.len()
+                ),
+                json!({"maxBatchLen": limit}),
+            );
+            return Either::Left(std::future::ready(MethodResponse::error(Id::Null, error)));
+        }
+        Either::Right(crate::rpc::batch::each(self.clone(), batch, self.max_response_bytes))
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let checked = self.check(
+            notification.extensions(),
+            notification.method_name(),
+            notification.params.as_deref(),
+        );
+        match checked {
+            Ok(slot) => {
+                let call = self.inner.notification(notification);
+                Either::Left(async move {
+                    let response = call.await;
+                    drop(slot);
+                    response
+                })
+            }
+            Err(error) => {
+                tracing::debug!(target: "ecrop::api", reason = %error.message(), "notification refused");
+                Either::Right(std::future::ready(MethodResponse::notification()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(value: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).unwrap()
+    }
+
+    #[test]
+    fn finds_the_signing_account() {
+        let a = "0x00000000000000000000000000000000000000aa";
+        let account = |method, params: Value| signing_account(method, Some(&raw(params)));
+        assert_eq!(account("eth_sendTransaction", json!([{"from": a}])), a.parse().ok());
+        assert_eq!(account("eth_signTransaction", json!([{"from": a, "to": a}])), a.parse().ok());
+        assert_eq!(account("eth_sign", json!([a, "0x01"])), a.parse().ok());
+        assert_eq!(account("personal_sign", json!(["0x01", a])), a.parse().ok());
+        assert_eq!(account("eth_signTypedData_v4", json!([a, {}])), a.parse().ok());
+        assert_eq!(account("eth_sendTransaction", json!([{"to": a}])), None);
+        assert_eq!(account("eth_sendTransaction", json!({"from": a})), None);
+        assert_eq!(account("eth_sign", json!(["nope", "0x01"])), None);
+        assert_eq!(signing_account("eth_sign", None), None);
+    }
+
+    #[test]
+    fn quotes_methods_safely() {
+        assert_eq!(quoted("eth_call"), "eth_call");
+        assert_eq!(quoted("a\nb"), "ab");
+        assert_eq!(quoted(&"x".repeat(100)).chars().count(), MAX_QUOTED_METHOD + 1);
+    }
+}

@@ -133,7 +133,7 @@ fn main() {
             ecrop::api::ClientStore::empty(),
             ecrop::api::GlobalLimits::default(),
         );
-        let server = ecrop::rpc::start(&settings, wallet, access).await.expect("server");
+        let server = ecrop::rpc::start(&settings, wallet, access, Default::default()).await.expect("server");
         let sidecar_url = format!("http://{}", server.local_addr());
         let anvil_url = anvil.url();
 

@@ -1027,10 +1027,13 @@ async fn unauthenticated_dev_access_is_refused_off_loopback() {
         )
     };
     let open = RpcSettings::with_defaults("0.0.0.0:0".parse().unwrap());
-    let err = ecrop::rpc::start(&open, wallet.clone(), access()).await.unwrap_err().to_string();
+    let err = ecrop::rpc::start(&open, wallet.clone(), access(), Default::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("served on loopback only"), "{err}");
     let loopback = RpcSettings::with_defaults("127.0.0.1:0".parse().unwrap());
-    let server = ecrop::rpc::start(&loopback, wallet, access()).await.unwrap();
+    let server = ecrop::rpc::start(&loopback, wallet, access(), Default::default()).await.unwrap();
     let url = format!("http://{}", server.local_addr());
     // Served (the missing token answers -32002), not refused.
     let answer = rpc(&url, None, "eth_accounts", json!([])).await;
@@ -1069,7 +1072,8 @@ async fn http_refusals_and_client_changes_reach_their_hooks() {
         let refusals = refusals.clone();
         Arc::new(move |refusal: &Refusal| refusals.lock().unwrap().push(refusal.clone()))
     });
-    let server = ecrop::rpc::start(&settings, lib_wallet(), access).await.unwrap();
+    let server =
+        ecrop::rpc::start(&settings, lib_wallet(), access, Default::default()).await.unwrap();
     let url = format!("http://{}", server.local_addr());
 
     assert_eq!(rpc(&url, None, "eth_chainId", json!([])).await.status, 401);

@@ -17,14 +17,17 @@ use jsonrpsee::{
     },
     types::{ErrorObjectOwned, Id},
 };
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{json, value::RawValue};
 
 use super::{
     Access, Caller,
     limits::{ClientLimiter, InFlight},
     roles::{SendFrom, is_signing},
 };
-use crate::rpc::error::{UNAUTHORIZED, limit_exceeded, not_permitted};
+use crate::rpc::{
+    error::{UNAUTHORIZED, limit_exceeded, not_permitted},
+    params::signing_account,
+};
 
 /// Longest method name quoted in an error message.
 const MAX_QUOTED_METHOD: usize = 64;
@@ -109,21 +112,6 @@ fn quoted(method: &str) -> String {
     shown
 }
 
-/// The account a signing call signs with, from its parameters.
-pub fn signing_account(
-    method: &str,
-    params: Option<&RawValue>,
-) -> Option<alloy::primitives::Address> {
-    let params: Value = serde_json::from_str(params?.get()).ok()?;
-    let list = params.as_array()?;
-    let value = match method {
-        "eth_sendTransaction" | "eth_signTransaction" => list.first()?.get("from")?,
-        "personal_sign" => list.get(1)?,
-        _ => list.first()?,
-    };
-    value.as_str()?.parse().ok()
-}
-
 impl<S> RpcServiceT for AccessControl<S>
 where
     S: RpcServiceT<
@@ -156,27 +144,8 @@ where
         }
     }
 
-    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let (limit, client) = {
-            let extensions = batch.extensions();
-            let limit = match (extensions.get::<Arc<ClientLimiter>>(), extensions.get::<Caller>()) {
-                (Some(limiter), _) => limiter.limits().max_batch_len,
-                (None, Some(caller)) => self.access.limiter(caller, None).limits().max_batch_len,
-                (None, None) => self.access.global().max_batch_len,
-            };
-            (limit, extensions.get::<Caller>().map(|c| c.client.clone()).unwrap_or_default())
-        };
-        if batch.len() > limit as usize {
-            let error = limit_exceeded(
-                format!(
-                    "batch of {} calls exceeds the limit of {limit} for client {client}",
-                    batch.len()
-                ),
-                json!({"maxBatchLen": limit}),
-            );
-            return Either::Left(std::future::ready(MethodResponse::error(Id::Null, error)));
-        }
-        Either::Right(crate::rpc::batch::each(self.clone(), batch, self.max_response_bytes))
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        crate::rpc::batch::each(self.clone(), batch, self.max_response_bytes)
     }
 
     fn notification<'a>(
@@ -207,6 +176,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn raw(value: Value) -> Box<RawValue> {
@@ -233,5 +204,85 @@ mod tests {
         assert_eq!(quoted("eth_call"), "eth_call");
         assert_eq!(quoted("a\nb"), "ab");
         assert_eq!(quoted(&"x".repeat(100)).chars().count(), MAX_QUOTED_METHOD + 1);
+    }
+}
+
+/// Refuses batches longer than the caller's limit, as a whole, before any of their calls is
+/// served. The outermost RPC middleware, since the layers inside it serve batches call by call;
+/// a refusal is reported like a refusal at the HTTP level ([`Access::refused`]).
+#[derive(Clone, Debug)]
+pub struct BatchLimit<S> {
+    inner: S,
+    access: Access,
+}
+
+impl<S> BatchLimit<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, access: Access) -> Self {
+        Self { inner, access }
+    }
+
+    /// The refusal of `batch`, when it is longer than its caller may send.
+    fn refusal(&self, batch: &mut Batch<'_>) -> Option<MethodResponse> {
+        let len = batch.len();
+        let extensions = batch.extensions();
+        let caller = extensions.get::<Caller>();
+        let limit = match (extensions.get::<Arc<ClientLimiter>>(), caller) {
+            (Some(limiter), _) => limiter.limits().max_batch_len,
+            (None, Some(caller)) => self.access.limiter(caller, None).limits().max_batch_len,
+            (None, None) => self.access.global().max_batch_len,
+        };
+        if len <= limit as usize {
+            return None;
+        }
+        let client = caller.map(|c| c.client.clone());
+        let reason = format!(
+            "batch of {len} calls exceeds the limit of {limit} for client {}",
+            client.as_deref().unwrap_or_default()
+        );
+        let error = limit_exceeded(reason.clone(), json!({"maxBatchLen": limit}));
+        self.access.refused(&super::Refusal {
+            client,
+            host: None,
+            origin: None,
+            reason,
+            code: error.code(),
+            status: 200,
+        });
+        Some(MethodResponse::error(Id::Null, error))
+    }
+}
+
+impl<S> RpcServiceT for BatchLimit<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.call(request)
+    }
+
+    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        match self.refusal(&mut batch) {
+            Some(refused) => Either::Left(std::future::ready(refused)),
+            None => Either::Right(self.inner.batch(batch)),
+        }
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(notification)
     }
 }

@@ -14,22 +14,15 @@
 use std::collections::{BTreeMap, HashSet};
 
 use alloy::primitives::Address;
-use serde::{Deserialize, Serialize};
 
-/// Methods that make the sidecar sign with a key of its token; a role must name each exactly.
-pub const SIGNING_METHODS: [&str; 7] = [
-    "eth_sendTransaction",
-    "eth_signTransaction",
-    "eth_sign",
-    "personal_sign",
-    "eth_signTypedData_v4",
-    "eth_signTypedData_v3",
-    "eth_signTypedData",
-];
+pub use crate::rpc::params::SIGNING_METHODS;
+use serde::{Deserialize, Serialize};
 
 /// Methods that are not signing but submit work to the network; a role must name each
 /// exactly.
-pub const EXACT_ONLY_METHODS: [&str; 4] = [
+pub const EXACT_ONLY_METHODS: [&str; 6] = [
+    "eth_signTypedData_v3",
+    "eth_signTypedData",
     "eth_sendRawTransaction",
     "eth_submitWork",
     "eth_submitHashrate",

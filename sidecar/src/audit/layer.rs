@@ -31,16 +31,13 @@ use super::{
     AuditLog, AuditSettings, Kind, NewEntry, Outcome,
     entry::{MAX_DETAIL_BYTES, WHO_UNIDENTIFIED, bound, new_uid},
 };
-use crate::{api::Caller, rpc::error::RESOURCE_UNAVAILABLE};
-
-/// Methods that make a signature with one of the token's keys.
-pub const SIGNING_METHODS: [&str; 5] = [
-    "eth_sendTransaction",
-    "eth_signTransaction",
-    "eth_sign",
-    "personal_sign",
-    "eth_signTypedData_v4",
-];
+use crate::{
+    api::Caller,
+    rpc::{
+        error::RESOURCE_UNAVAILABLE,
+        params::{CallFacts, SIGNING_METHODS, signing_facts},
+    },
+};
 
 /// Message of the refusal given to signing calls while the log cannot write.
 pub const AUDIT_UNAVAILABLE: &str = "audit log unavailable; signing suspended";
@@ -85,14 +82,6 @@ pub struct Audit<S> {
     max_response_bytes: usize,
 }
 
-/// What the request says that an entry keeps.
-#[derive(Debug, Default)]
-struct Facts {
-    account: Option<String>,
-    target: Option<String>,
-    detail: Vec<String>,
-}
-
 impl<S> RpcServiceT for Audit<S>
 where
     S: RpcServiceT<
@@ -124,7 +113,7 @@ where
             } else if admin {
                 admin_facts(params)
             } else {
-                Facts::default()
+                CallFacts::default()
             };
 
             if signing && !log.is_writable() {
@@ -203,7 +192,7 @@ fn build(
     method: &str,
     caller: Option<&Caller>,
     id: &Id<'_>,
-    facts: Facts,
+    facts: CallFacts,
     outcome: Outcome,
 ) -> NewEntry {
     let mut detail = facts.detail;
@@ -230,98 +219,8 @@ fn build(
     }
 }
 
-/// The positional params, borrowed; none when they are absent or not an array.
-fn positional(params: Option<&RawValue>) -> Vec<&RawValue> {
-    params.and_then(|p| serde_json::from_str::<Vec<&RawValue>>(p.get()).ok()).unwrap_or_default()
-}
-
-/// A JSON string param's text; none for anything else.
-fn string_param(value: Option<&&RawValue>) -> Option<String> {
-    value.and_then(|v| serde_json::from_str::<String>(v.get()).ok())
-}
-
-/// The parts of a transaction object an entry keeps.
-#[derive(Deserialize)]
-struct TransactionFacts<'a> {
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default, borrow)]
-    input: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    data: Option<Cow<'a, str>>,
-}
-
-/// The parts of typed data an entry keeps.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TypedDataFacts {
-    #[serde(default)]
-    domain: Option<DomainFacts>,
-    #[serde(default)]
-    primary_type: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DomainFacts {
-    #[serde(default)]
-    verifying_contract: Option<String>,
-}
-
-fn signing_facts(method: &str, params: Option<&RawValue>) -> Facts {
-    let params = positional(params);
-    let mut facts = Facts::default();
-    match method {
-        "eth_sendTransaction" | "eth_signTransaction" => {
-            let Some(tx) = params
-                .first()
-                .and_then(|p| serde_json::from_str::<TransactionFacts<'_>>(p.get()).ok())
-            else {
-                return facts;
-            };
-            facts.account = tx.from;
-            match tx.to {
-                Some(to) => facts.target = Some(to),
-                None => facts.detail.push("contract creation".into()),
-            }
-            // A deployment's data is code, not a call; only a call has a selector.
-            let data = tx.input.or(tx.data).filter(|d| d.len() >= 10 && facts.target.is_some());
-            if let Some(data) = data {
-                facts.detail.push(format!("selector={}", data.get(..10).unwrap_or_default()));
-            }
-            if let Some(value) = tx.value {
-                facts.detail.push(format!("value={}", bound(value, 80)));
-            }
-        }
-        "eth_sign" => facts.account = string_param(params.first()),
-        "personal_sign" => facts.account = string_param(params.get(1)),
-        "eth_signTypedData_v4" => {
-            facts.account = string_param(params.first());
-            let typed = params.get(1).and_then(|raw| {
-                // Wallets send the typed data as an object or as a string holding one.
-                match string_param(Some(raw)) {
-                    Some(text) => serde_json::from_str::<TypedDataFacts>(&text).ok(),
-                    None => serde_json::from_str::<TypedDataFacts>(raw.get()).ok(),
-                }
-            });
-            if let Some(typed) = typed {
-                facts.target = typed.domain.and_then(|d| d.verifying_contract);
-                if let Some(primary) = typed.primary_type {
-                    facts.detail.push(format!("primaryType={}", bound(primary, 80)));
-                }
-            }
-        }
-        _ => {}
-    }
-    facts
-}
-
-fn admin_facts(params: Option<&RawValue>) -> Facts {
-    let mut facts = Facts::default();
+fn admin_facts(params: Option<&RawValue>) -> CallFacts {
+    let mut facts = CallFacts::default();
     if let Some(params) = params {
         facts
             .detail

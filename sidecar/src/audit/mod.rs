@@ -30,7 +30,7 @@ pub mod log;
 use serde::Deserialize;
 
 pub use entry::{Entry, Head, Kind, NewEntry, Outcome};
-pub use layer::{AuditLayer, SIGNING_METHODS};
+pub use layer::AuditLayer;
 pub use log::AuditLog;
 
 use crate::{config::ConfigError, store::StoreError};
@@ -40,11 +40,10 @@ use crate::{config::ConfigError, store::StoreError};
 pub const DEFAULT_ADMIN_METHODS: [&str; 7] =
     ["admin_*", "debug_*", "miner_*", "perm_*", "clique_*", "ibft_*", "qbft_*"];
 
-/// Error codes recorded as refusals when `[audit] refusal_codes` is not set: transaction
-/// rejected (-32003, the signing and allowlist policies), limit exceeded (-32005), forbidden
-/// (-32099, origin/host and the API permission matrix), unauthorized (-40100, Besu's code for
-/// a missing or bad token) and -32001 (unauthorized in some clients' use).
-pub const DEFAULT_REFUSAL_CODES: [i64; 5] = [-32003, -32005, -32099, -40100, -32001];
+/// Error codes recorded as refusals when `[audit] refusal_codes` is not set: the sidecar's own
+/// refusals ([`crate::rpc::error::REFUSAL_CODES`]: transaction rejected, limit exceeded,
+/// forbidden, unauthorized, method not permitted).
+pub const DEFAULT_REFUSAL_CODES: [i32; 5] = crate::rpc::error::REFUSAL_CODES;
 
 /// Errors of the audit log.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +104,7 @@ impl AuditSettings {
             refusal_codes: file
                 .refusal_codes
                 .clone()
-                .unwrap_or_else(|| DEFAULT_REFUSAL_CODES.to_vec()),
+                .unwrap_or_else(|| DEFAULT_REFUSAL_CODES.iter().map(|c| i64::from(*c)).collect()),
         })
     }
 

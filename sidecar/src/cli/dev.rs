@@ -27,7 +27,7 @@ use super::{Cli, LimitArgs};
 use crate::{
     config::{self, HsmFile},
     dev::{Anvil, DEV_FUNDING_WEI, DEV_TOKEN_LABEL, DevPaths},
-    rpc,
+    ops, rpc,
     signer::{KeyInfo, Keyring, Token},
     signing_policy::SigningPolicy,
     upstream::Upstream,
@@ -73,6 +73,10 @@ pub struct DevArgs {
     /// Path of the PKCS#11 module [config: hsm.module] [default: SoftHSM2's].
     #[arg(long = "pkcs11-module", env = "ECROP_PKCS11_MODULE", value_name = "PATH")]
     pub module: Option<PathBuf>,
+
+    /// Port of /metrics, /healthz and /readyz on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "ECROP_DEV_OPS_PORT", value_name = "PORT", default_value_t = 0)]
+    pub ops_port: u16,
 
     /// Endpoint limits.
     #[command(flatten)]
@@ -120,13 +124,20 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     // Dev mode always listens on loopback: requests without credentials are served there.
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
     let rpc_settings = super::rpc_settings(&file, Some(listen), &args.limits)?;
-    let access = super::api_clients::access(
+    // The dev network's own store: audit log and webhook deliveries.
+    let store = crate::store::Store::open(&paths.data_dir.join("store"))?;
+    let observe = super::observe::Observability::start(&file, store, "dev").await?;
+    let mut access = super::api_clients::access(
         &file,
         &args.api,
         &rpc_settings,
         crate::api::AccessMode::DevLoopback,
-        None,
+        observe.client_changes(),
     )?;
+    if let Some(hook) = observe.refusal_hook() {
+        access = access.with_refusal_hook(hook);
+    }
+    observe.clients_loaded(access.clients()).await?;
 
     let mut anvil_args = Vec::new();
     if let Some(genesis) = &args.genesis {
@@ -148,18 +159,35 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
 
     let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
-    let wallet =
-        Arc::new(Wallet::new(Keyring::new(token_config), upstream).with_signing_policy(signing));
-    let chain_id = wallet.chain_id().await?;
-    let server = match rpc::start(&rpc_settings, wallet, access).await {
+    let keyring = Keyring::new(token_config);
+    let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
+        Box::new(ops::server::UpstreamCheck(upstream.clone())),
+        Box::new(ops::server::TokenCheck(keyring.clone())),
+    ];
+    checks.extend(observe.readiness_check());
+    let ops_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.ops_port));
+    let ops_server = match ops::OpsServer::start(ops_listen, ops::metrics::global(), checks).await {
         Ok(server) => server,
         Err(e) => {
             anvil.stop().await;
-            return Err(e).with_context(|| {
-                format!("port {} is taken? choose another with --rpc-port", args.rpc_port)
-            });
+            observe.stop().await;
+            return Err(e).context("starting the ops endpoint; choose another --ops-port");
         }
     };
+    let wallet = Arc::new(Wallet::new(keyring, upstream).with_signing_policy(signing));
+    let chain_id = wallet.chain_id().await?;
+    let server =
+        match rpc::start(&rpc_settings, wallet, access, observe.observers(&rpc_settings)).await {
+            Ok(server) => server,
+            Err(e) => {
+                anvil.stop().await;
+                ops_server.stop().await;
+                observe.stop().await;
+                return Err(e).with_context(|| {
+                    format!("port {} is taken? choose another with --rpc-port", args.rpc_port)
+                });
+            }
+        };
     let endpoint = format!("http://{}", server.local_addr());
 
     println!("ecrop dev network");
@@ -168,6 +196,11 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     println!("  user PIN   in {}", paths.user_pin.display());
     println!("  upstream   {} (anvil, chain id {chain_id})", anvil.url());
     println!("  endpoint   {endpoint} (HTTP and WebSocket)");
+    println!("  ops        http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
+    println!(
+        "  store      {} (audit log: ecrop audit verify --store-path ...)",
+        paths.data_dir.join("store").display()
+    );
     println!("  accounts");
     for key in &keys {
         println!(
@@ -188,6 +221,8 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     };
 
     server.stop().await;
+    observe.stop().await;
+    ops_server.stop().await;
     anvil.stop().await;
     outcome
 }

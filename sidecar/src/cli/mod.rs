@@ -13,6 +13,7 @@ pub mod genesis;
 pub mod instruction;
 pub mod key_service;
 pub mod keys;
+pub mod observe;
 pub mod perm;
 pub mod platform;
 pub mod register;

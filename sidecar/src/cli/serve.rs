@@ -11,10 +11,11 @@ use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Cli, HsmArgs, LimitArgs};
+use super::{Cli, HsmArgs, LimitArgs, observe::Observability};
 use crate::{
     config::{self, PermissioningFile},
     onchain::Deployment,
+    ops,
     permissioning::{
         decision::{DEFAULT_DECISION_LISTEN, DecisionServer},
         follower::{DEFAULT_POLL_INTERVAL, Follower, FollowerConfig},
@@ -53,6 +54,11 @@ pub struct ServeArgs {
     /// Permissioning options.
     #[command(flatten)]
     pub perm: PermArgs,
+
+    /// Listen address of /metrics, /healthz and /readyz [config: ops.listen]
+    /// [default: 127.0.0.1:9546].
+    #[arg(long, env = "ECROP_OPS_LISTEN", value_name = "ADDR")]
+    pub ops_listen: Option<SocketAddr>,
 
     /// API clients.
     #[command(flatten)]
@@ -152,6 +158,7 @@ struct Permissioning {
 async fn start_permissioning(
     file: &PermissioningFile,
     upstream_url: &str,
+    store: Store,
 ) -> anyhow::Result<Option<Permissioning>> {
     let governance = match (file.governance, &file.deployment) {
         (Some(address), _) => address,
@@ -165,11 +172,6 @@ async fn start_permissioning(
         Some(ms) => Duration::from_millis(ms),
         None => DEFAULT_POLL_INTERVAL,
     };
-    let store_path =
-        file.store_path.clone().unwrap_or_else(|| Path::new(config::DEFAULT_STORE_PATH).into());
-    std::fs::create_dir_all(&store_path)
-        .with_context(|| format!("creating the store directory ({})", store_path.display()))?;
-    let store = Store::open(&store_path)?;
     let follower = Follower::spawn(
         FollowerConfig {
             http_url: upstream_url.to_owned(),
@@ -185,7 +187,7 @@ async fn start_permissioning(
     };
     let decisions = DecisionServer::start(listen, follower.state(), follower.status()).await?;
     let enforce = file.enforce.unwrap_or(true);
-    tracing::info!(target: "ecrop::perm", %governance, enforce, store = %store_path.display(), "permissioning on");
+    tracing::info!(target: "ecrop::perm", %governance, enforce, "permissioning on");
 
     let sync_shutdown = match &file.besu_sync_url {
         Some(url) => {
@@ -225,31 +227,93 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
     tracing::info!(target: "ecrop::upstream", url = %upstream.url(), "upstream node");
     args.perm.apply(&mut file.permissioning);
-    let permissioning = start_permissioning(&file.permissioning, upstream.url().as_str()).await?;
+
+    // One store for the audit log, the webhooks' pending deliveries and the follower.
+    let store_path = file
+        .permissioning
+        .store_path
+        .clone()
+        .unwrap_or_else(|| Path::new(config::DEFAULT_STORE_PATH).into());
+    std::fs::create_dir_all(&store_path)
+        .with_context(|| format!("creating the store directory ({})", store_path.display()))?;
+    let store = Store::open(&store_path)?;
+    let observe = Observability::start(&file, store.clone(), "serve").await?;
+    let permissioning =
+        start_permissioning(&file.permissioning, upstream.url().as_str(), store.clone()).await?;
+
+    let metrics = ops::metrics::global();
+    let max_lag = file.ops.max_follower_lag_blocks();
+    let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
+        Box::new(ops::server::UpstreamCheck(upstream.clone())),
+        Box::new(ops::server::TokenCheck(keyring.clone())),
+    ];
+    checks.extend(observe.readiness_check());
+    let notifier = observe.notifier();
+    let monitor = permissioning.as_ref().map(|perm| {
+        ops::watch::FollowerMonitor::spawn(
+            perm.follower.status(),
+            Some(upstream.clone()),
+            Arc::new(notifier.clone()),
+            metrics,
+            max_lag,
+        )
+    });
+    if let Some(monitor) = &monitor {
+        checks.push(Box::new(ops::server::FollowerCheck::new(monitor.lag(), max_lag)));
+    }
+    let chain_events = notifier.wants(ops::EventKind::CustodyWithdrawalRequested)
+        || notifier.wants(ops::EventKind::RoleGranted);
+    let watcher = match ops::watch::ChainWatchConfig::from_ops(&file.ops)? {
+        Some(watch) if chain_events => Some(ops::watch::ChainWatcher::spawn(
+            watch,
+            upstream.clone(),
+            store.clone(),
+            Arc::new(notifier.clone()),
+        )?),
+        _ => None,
+    };
+    let ops_listen = args.ops_listen.unwrap_or_else(|| file.ops.listen());
+    let ops_server = ops::OpsServer::start(ops_listen, metrics, checks)
+        .await
+        .context("starting the ops endpoint (/metrics, /healthz, /readyz)")?;
 
     tracing::info!(target: "ecrop::wallet", keys = signing.key_count(), default = ?signing.default_rule(), "signing policy");
     let mut wallet = Wallet::new(keyring, upstream).with_signing_policy(signing);
     if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
         wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
     }
-    let access = super::api_clients::access(
+    let mut access = super::api_clients::access(
         &file,
         &args.api,
         &rpc_settings,
         crate::api::AccessMode::Required,
-        None,
+        observe.client_changes(),
     )?;
-    let server = rpc::start(&rpc_settings, Arc::new(wallet), access)
-        .await
-        .context("starting the JSON-RPC endpoint")?;
+    if let Some(hook) = observe.refusal_hook() {
+        access = access.with_refusal_hook(hook);
+    }
+    observe.clients_loaded(access.clients()).await?;
+    let server =
+        rpc::start(&rpc_settings, Arc::new(wallet), access, observe.observers(&rpc_settings))
+            .await
+            .context("starting the JSON-RPC endpoint")?;
     println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());
+    println!("ecrop ops on http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
     if let Some(perm) = &permissioning {
         println!("ecrop decisions on http://{}", perm.decisions.local_addr());
     }
 
     shutdown_signal().await;
     tracing::info!(target: "ecrop::rpc", "shutting down; finishing calls in flight");
+    // The endpoint first: calls in flight are answered (and recorded) before anything they
+    // use stops.
     server.stop().await;
+    if let Some(watcher) = watcher {
+        watcher.stop().await;
+    }
+    if let Some(monitor) = monitor {
+        monitor.stop().await;
+    }
     if let Some(perm) = permissioning {
         if let Some(stop) = &perm.sync_shutdown {
             let _ = stop.send(true);
@@ -257,6 +321,9 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         perm.decisions.stop().await;
         perm.follower.stop().await;
     }
+    observe.stop().await;
+    ops_server.stop().await;
+    tracing::info!(target: "ecrop::rpc", "stopped");
     Ok(())
 }
 

@@ -11,7 +11,18 @@ use jsonrpsee::server::{
     middleware::rpc::{Batch, Notification, Request, RpcServiceT},
 };
 
-use super::metrics::{Metrics, method_label};
+use super::{
+    Event, EventKind, Notifier,
+    metrics::{Metrics, method_label},
+};
+use crate::{
+    api::Caller,
+    audit::entry::WHO_UNIDENTIFIED,
+    rpc::{
+        error::TRANSACTION_REJECTED,
+        params::{SIGNING_METHODS, answer_error, signing_facts},
+    },
+};
 
 /// Builds [`RpcMetrics`] around the next service (a `tower::Layer` for jsonrpsee's
 /// `RpcServiceBuilder::layer`).
@@ -86,6 +97,99 @@ where
             let started = Instant::now();
             let response = inner.await;
             metrics.record_call(method, response.as_error_code(), started.elapsed().as_secs_f64());
+            response
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        crate::rpc::batch::each(self.clone(), batch, self.max_response_bytes)
+    }
+
+    fn notification<'a>(
+        &self,
+        notification: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(notification)
+    }
+}
+
+/// Builds [`RefusalEvents`] around the next service: a `transaction_refused` event for every
+/// signing call the sidecar's policies refuse (the account allowlist or the signing policy,
+/// answered with -32003).
+#[derive(Clone, Debug)]
+pub struct RefusalEventsLayer {
+    notifier: Notifier,
+    max_response_bytes: usize,
+}
+
+impl RefusalEventsLayer {
+    /// Reports to `notifier`; batch answers are bounded by `max_response_bytes`.
+    pub fn new(notifier: Notifier, max_response_bytes: usize) -> Self {
+        Self { notifier, max_response_bytes }
+    }
+}
+
+impl<S> tower::Layer<S> for RefusalEventsLayer {
+    type Service = RefusalEvents<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RefusalEvents {
+            inner,
+            notifier: self.notifier.clone(),
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+/// The middleware service of [`RefusalEventsLayer`].
+#[derive(Clone, Debug)]
+pub struct RefusalEvents<S> {
+    inner: S,
+    notifier: Notifier,
+    max_response_bytes: usize,
+}
+
+impl<S> RpcServiceT for RefusalEvents<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let notifier = self.notifier.clone();
+        let signing = SIGNING_METHODS.contains(&request.method_name())
+            && notifier.wants(EventKind::TransactionRefused);
+        // Only what the event needs is kept; the request itself moves into the inner call.
+        let facts = signing.then(|| {
+            let client = request.extensions().get::<Caller>().map(|c| c.client.clone());
+            let method = request.method_name().to_owned();
+            (client, method, signing_facts(request.method_name(), request.params.as_deref()))
+        });
+        let inner = self.inner.call(request);
+        async move {
+            let response = inner.await;
+            if let Some((client, method, facts)) = facts
+                && let Some((code, reason)) = answer_error(&response)
+                && code == i64::from(TRANSACTION_REJECTED)
+            {
+                let parse = |text: Option<String>| text.and_then(|t| t.parse().ok());
+                notifier.notify(Event::transaction_refused(
+                    client.as_deref().unwrap_or(WHO_UNIDENTIFIED),
+                    &method,
+                    parse(facts.account),
+                    parse(facts.target),
+                    &reason,
+                ));
+            }
             response
         }
     }

@@ -7,6 +7,8 @@
 
 use std::sync::OnceLock;
 
+use crate::rpc::params::SIGNING_METHODS;
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -110,15 +112,6 @@ const KNOWN_NAMESPACES: [(&str, &str); 12] = [
     ("miner", "miner_other"),
 ];
 
-/// Methods that make a signature with a token key.
-pub const SIGNING_METHODS: [&str; 5] = [
-    "eth_sendTransaction",
-    "eth_signTransaction",
-    "eth_sign",
-    "personal_sign",
-    "eth_signTypedData_v4",
-];
-
 /// The label a method is counted under: its own name when known, else its namespace's
 /// `<namespace>_other`, else `other`.
 pub fn method_label(method: &str) -> &'static str {
@@ -130,12 +123,12 @@ pub fn method_label(method: &str) -> &'static str {
 }
 
 /// The outcome class of a JSON-RPC answer: `ok`, `refused` (the sidecar's policy, access
-/// control or limits said no: -32003 transaction rejected, -32005 limit exceeded, -32099
-/// forbidden), or the class of the error code.
+/// control, limits or authentication said no: [`crate::rpc::error::REFUSAL_CODES`]), or the
+/// class of the error code.
 pub fn outcome_label(error_code: Option<i32>) -> &'static str {
     match error_code {
         None => "ok",
-        Some(-32003 | -32005 | -32099) => "refused",
+        Some(code) if crate::rpc::error::REFUSAL_CODES.contains(&code) => "refused",
         Some(-32700) => "parse_error",
         Some(-32600) => "invalid_request",
         Some(-32601) => "method_not_found",

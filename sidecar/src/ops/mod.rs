@@ -24,7 +24,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 
 pub use event::{Event, EventKind};
-pub use layer::{RpcMetrics, RpcMetricsLayer};
+pub use layer::{RefusalEvents, RefusalEventsLayer, RpcMetrics, RpcMetricsLayer};
 pub use server::{OpsServer, ReadinessCheck};
 pub use webhook::{Notifier, WebhookSettings, Webhooks};
 

@@ -35,6 +35,11 @@ pub const METHOD_NOT_PERMITTED: i32 = -40300;
 /// "limit exceeded"); `data` carries the limit and, where waiting helps, `retryAfterMs`.
 pub const LIMIT_EXCEEDED: i32 = -32005;
 
+/// Codes with which the sidecar refuses a request (policy, access control, limits,
+/// authentication), as opposed to failing it: counted and recorded as refusals.
+pub const REFUSAL_CODES: [i32; 5] =
+    [TRANSACTION_REJECTED, LIMIT_EXCEEDED, FORBIDDEN, UNAUTHORIZED, METHOD_NOT_PERMITTED];
+
 /// A limit-exceeded error with `message` and `data`.
 pub fn limit_exceeded(message: impl Into<String>, data: serde_json::Value) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(LIMIT_EXCEEDED, message.into(), Some(data))

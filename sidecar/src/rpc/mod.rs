@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod error;
 pub mod http;
+pub mod params;
 pub mod passthrough;
 pub mod typed_data;
 
@@ -83,15 +84,30 @@ impl RpcServer {
     }
 }
 
-/// Starts the endpoint on `settings.listen`, with `access` deciding who may call what.
+/// What watches the endpoint besides access control, each part optional.
+#[derive(Debug, Clone, Default)]
+pub struct Observers {
+    /// Counts every call by method and outcome, with its latency.
+    pub metrics: Option<&'static crate::ops::metrics::Metrics>,
+    /// Records signatures, administrative calls and refusals in the audit log.
+    pub audit: Option<crate::audit::AuditLayer>,
+    /// Reports signing calls the policies refuse to the webhooks that want them.
+    pub notifier: Option<crate::ops::Notifier>,
+}
+
+/// Starts the endpoint on `settings.listen`, with `access` deciding who may call what and
+/// `observers` counting, recording and reporting.
 ///
 /// HTTP layers, outermost first: origin/host filter, authentication and per-client body limit
-/// ([`http::AuthLayer`]), oversize drain. RPC middleware, outermost first: the permission
+/// ([`http::AuthLayer`]), oversize drain. RPC middleware, outermost first: the per-client
+/// batch length ([`crate::api::middleware::BatchLimit`]), metrics, audit,
+/// refusal events (each sees the answer the client gets, refusals included), the permission
 /// matrix and per-client limits ([`crate::api::middleware::AccessControl`]), passthrough.
 pub async fn start(
     settings: &RpcSettings,
     wallet: Arc<Wallet>,
     access: crate::api::Access,
+    observers: Observers,
 ) -> Result<RpcServer, RpcError> {
     if access.mode() == crate::api::AccessMode::DevLoopback && !settings.listen.ip().is_loopback() {
         return Err(RpcError::DevNotLoopback(settings.listen));
@@ -103,7 +119,15 @@ pub async fn start(
     let max_response = settings.max_response_bytes as usize;
     let rpc_access = access.clone();
     let clients = access.clients().clone();
+    let Observers { metrics, audit, notifier } = observers;
+    let batch_access = access.clone();
     let middleware = RpcServiceBuilder::new()
+        .layer_fn(move |service| {
+            crate::api::middleware::BatchLimit::new(service, batch_access.clone())
+        })
+        .option_layer(metrics.map(|m| crate::ops::RpcMetricsLayer::new(m, max_response)))
+        .option_layer(audit)
+        .option_layer(notifier.map(|n| crate::ops::RefusalEventsLayer::new(n, max_response)))
         .layer_fn(move |service| {
             crate::api::middleware::AccessControl::new(service, rpc_access.clone(), max_response)
         })

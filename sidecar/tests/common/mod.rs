@@ -249,6 +249,13 @@ impl Serve {
     pub fn start_raw(args: &[&str], envs: &[(&str, &Path)], log: PathBuf) -> Self {
         let mut command = Command::new(ECROP);
         command.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        // Each sidecar gets its own store and a free ops port, so tests run side by side.
+        if !args.contains(&"--store-path") {
+            command.arg("--store-path").arg(log.with_extension("store"));
+        }
+        if !args.contains(&"--ops-listen") {
+            command.args(["--ops-listen", "127.0.0.1:0"]);
+        }
         for (key, value) in envs {
             command.env(key, value);
         }

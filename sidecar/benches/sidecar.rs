@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::B256;
+use alloy::primitives::{B256, U256};
 use ecrop::{
     config::{RpcSettings, UpstreamSettings},
     dev::Anvil,
@@ -72,6 +72,10 @@ fn main() {
     };
     let token = Token::open(&config).expect("token open");
     let key = token.generate_key("bench-key").expect("key");
+    let send_keys = [
+        token.generate_key("bench-send-open").expect("key"),
+        token.generate_key("bench-send-guarded").expect("key"),
+    ];
 
     println!(
         "Machine: {} cores; {}.\n",
@@ -124,7 +128,7 @@ fn main() {
             )
             .expect("upstream"),
         );
-        let wallet = Arc::new(Wallet::new(Keyring::new(config), upstream));
+        let wallet = Arc::new(Wallet::new(Keyring::new(config.clone()), upstream));
         let settings = RpcSettings::with_defaults("127.0.0.1:0".parse().expect("addr"));
         // Loopback dev access: requests without credentials, as before authentication existed.
         let access = ecrop::api::Access::new(
@@ -186,8 +190,190 @@ fn main() {
             us(r99.saturating_sub(d99))
         );
         server.stop().await;
+
+        send_comparison(&anvil, &config, &send_keys, dir.path()).await;
         anvil.stop().await;
     });
+}
+
+/// Concurrent clients in the send comparison.
+const SEND_CLIENTS: usize = 8;
+/// Sends per side and round in the send comparison.
+const SENDS_PER_ROUND: usize = 400;
+/// Rounds per side, alternating.
+const SEND_ROUNDS: usize = 3;
+
+/// `eth_sendTransaction` through two endpoints in the same run, rounds alternating: one with
+/// API-key authentication, the permission matrix and the audit log on (each signature on disk
+/// before the answer), one with neither (dev loopback access, no audit). Each has its own key,
+/// so their nonces never meet.
+async fn send_comparison(
+    anvil: &Anvil,
+    config: &TokenConfig,
+    keys: &[ecrop::signer::KeyInfo; 2],
+    dir: &Path,
+) {
+    use ecrop::api::{
+        Access, AccessMode, ClientStore, GlobalLimits, LimitsFile, Roles,
+        clients::{ClientEntry, ClientsFile, Credential, FILE_VERSION, Stamp},
+    };
+    for key in keys {
+        anvil.fund(key.address, U256::from(10u128.pow(24))).await.expect("fund");
+    }
+    let settings = RpcSettings::with_defaults("127.0.0.1:0".parse().expect("addr"));
+    let global = GlobalLimits {
+        max_request_bytes: settings.max_request_bytes,
+        max_batch_len: settings.max_batch_len,
+    };
+    let wallet = || {
+        let upstream = Upstream::new(
+            UpstreamSettings::new(&anvil.url(), Duration::from_secs(30)).expect("url"),
+            32 << 20,
+        )
+        .expect("upstream");
+        Arc::new(Wallet::new(Keyring::new(config.clone()), Arc::new(upstream)))
+    };
+
+    let open = ecrop::rpc::start(
+        &settings,
+        wallet(),
+        Access::new(AccessMode::DevLoopback, Roles::builtin(), ClientStore::empty(), global),
+        Default::default(),
+    )
+    .await
+    .expect("server without auth");
+
+    let clients_path = dir.join("bench-clients.json");
+    let (api_key, hash) = ecrop::api::auth::generate_api_key();
+    let unlimited = LimitsFile {
+        requests_per_second: Some(0),
+        max_concurrent: Some(0),
+        ..LimitsFile::default()
+    };
+    ClientsFile {
+        version: FILE_VERSION,
+        clients: vec![ClientEntry {
+            id: "bench".into(),
+            role: "signer".into(),
+            credential: Credential::ApiKey { sha256: hash.to_hex() },
+            limits: Some(unlimited),
+            created: Stamp::now(),
+            revoked: None,
+        }],
+    }
+    .save(&clients_path)
+    .expect("clients file");
+    let store = ecrop::store::Store::open(&dir.join("bench-store")).expect("store");
+    let log = ecrop::audit::AuditLog::open(store).await.expect("audit log");
+    let audit_settings =
+        ecrop::audit::AuditSettings::from_file(&Default::default()).expect("audit settings");
+    let observers = ecrop::rpc::Observers {
+        audit: Some(ecrop::audit::AuditLayer::new(
+            log.clone(),
+            audit_settings,
+            settings.max_response_bytes as usize,
+        )),
+        ..Default::default()
+    };
+    let guarded = ecrop::rpc::start(
+        &settings,
+        wallet(),
+        Access::new(
+            AccessMode::Required,
+            Roles::builtin(),
+            ClientStore::open(&clients_path, None).expect("clients"),
+            global,
+        ),
+        observers,
+    )
+    .await
+    .expect("server with auth and audit");
+
+    let open_url = format!("http://{}", open.local_addr());
+    let guarded_url = format!("http://{}", guarded.local_addr());
+    let client = reqwest::Client::new();
+    let mut open_runs = Vec::new();
+    let mut guarded_runs = Vec::new();
+    // Warm-up: one short round each (connections, nonces, token sessions).
+    run_sends(&client, &open_url, None, keys[0].address, SEND_CLIENTS * 4).await;
+    run_sends(&client, &guarded_url, Some(&api_key), keys[1].address, SEND_CLIENTS * 4).await;
+    for _ in 0..SEND_ROUNDS {
+        open_runs.push(run_sends(&client, &open_url, None, keys[0].address, SENDS_PER_ROUND).await);
+        guarded_runs.push(
+            run_sends(&client, &guarded_url, Some(&api_key), keys[1].address, SENDS_PER_ROUND)
+                .await,
+        );
+    }
+    open.stop().await;
+    guarded.stop().await;
+    log.close().await;
+
+    let summary = |runs: &[(f64, Vec<Duration>)]| {
+        let mut rates: Vec<f64> = runs.iter().map(|(rate, _)| *rate).collect();
+        let mut all: Vec<Duration> = runs.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        all.sort_unstable();
+        (median(&mut rates), percentile(&all, 50.0), percentile(&all, 99.0))
+    };
+    let (open_rate, open_p50, open_p99) = summary(&open_runs);
+    let (guarded_rate, guarded_p50, guarded_p99) = summary(&guarded_runs);
+    println!(
+        "### Authenticated `eth_sendTransaction` with the audit log, against neither ({SEND_CLIENTS} concurrent clients, {SENDS_PER_ROUND} sends x {SEND_ROUNDS} rounds per side, alternating; anvil automining)\n"
+    );
+    println!("| endpoint | sends/s (median round) | p50 | p99 | throughput ratio | p99 ratio |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| no authentication, no audit log (baseline) | {open_rate:.0} | {} | {} | 1.00 | 1.00 |",
+        us(open_p50),
+        us(open_p99)
+    );
+    println!(
+        "| API key, permission matrix, audit log (synced to disk per group) | {guarded_rate:.0} | {} | {} | {:.2} | {:.2} |\n",
+        us(guarded_p50),
+        us(guarded_p99),
+        guarded_rate / open_rate,
+        guarded_p99.as_secs_f64() / open_p99.as_secs_f64()
+    );
+}
+
+/// `count` sends from `from` by [`SEND_CLIENTS`] concurrent clients; returns sends per second
+/// and each send's latency.
+async fn run_sends(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: Option<&str>,
+    from: alloy::primitives::Address,
+    count: usize,
+) -> (f64, Vec<Duration>) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..SEND_CLIENTS {
+        let (client, url, next) = (client.clone(), url.to_owned(), next.clone());
+        let api_key = api_key.map(str::to_owned);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                let body = serde_json::json!({
+                    "jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction",
+                    "params": [{"from": from, "to": from, "value": "0x1"}],
+                });
+                let mut request = client.post(&url).json(&body);
+                if let Some(key) = &api_key {
+                    request = request.bearer_auth(key);
+                }
+                let start = Instant::now();
+                let text = request.send().await.expect("send").text().await.expect("body");
+                assert!(text.contains("\"result\""), "{text}");
+                latencies.push(start.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for task in tasks {
+        latencies.extend(task.await.expect("client task"));
+    }
+    (count as f64 / started.elapsed().as_secs_f64(), latencies)
 }
 
 fn median(values: &mut [f64]) -> f64 {

@@ -557,3 +557,146 @@ async fn signing_calls_without_a_usable_id_are_not_executed() {
         "a transaction was sent without an answer"
     );
 }
+
+/// SIGTERM in the middle of a burst of sends: every send the sidecar accepted is mined, every
+/// other one was reported failed to its client, none is mined twice, the process exits cleanly
+/// and the audit log holds one intact entry per signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
+    const WORKERS: u64 = 8;
+    const SENDS_BEFORE_SIGTERM: usize = 24;
+
+    let net = DevNet::start(1);
+    let conf = net.data_dir().join("softhsm2.conf");
+    let pin = net.data_dir().join("user.pin");
+    let store = net.dir.path().join("serve-sigterm.store");
+    let mut serve = Serve::start(
+        &[
+            "--upstream",
+            &net.upstream,
+            "--token-label",
+            "ecrop-dev",
+            "--pin-file",
+            pin.to_str().unwrap(),
+            "--store-path",
+            store.to_str().unwrap(),
+        ],
+        &[("SOFTHSM2_CONF", conf.as_path())],
+        net.dir.path().join("serve-sigterm.log"),
+    );
+    let from = net.accounts[0];
+    let to = Address::repeat_byte(0x42);
+
+    // Workers send until the endpoint stops answering; each send carries a distinct value, so
+    // a transaction mined twice would show as a repeated value.
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(u64, Result<B256, String>)>();
+    let mut workers = Vec::new();
+    for worker in 0..WORKERS {
+        let url = serve.endpoint.clone();
+        let done = done_tx.clone();
+        workers.push(tokio::spawn(async move {
+            for round in 0.. {
+                let value = 1 + round * WORKERS + worker;
+                let params = json!([{"from": from, "to": to, "value": format!("{value:#x}")}]);
+                let body = json!({"jsonrpc": "2.0", "id": value, "method": "eth_sendTransaction", "params": params});
+                let outcome = match tokio::time::timeout(
+                    Duration::from_secs(20),
+                    post_raw_result(&url, body.to_string()),
+                )
+                .await
+                {
+                    Ok(Ok(answer)) => match answer["result"].as_str() {
+                        Some(hash) => Ok(hash.parse().unwrap()),
+                        None => Err(answer.to_string()),
+                    },
+                    Ok(Err(transport)) => Err(transport),
+                    Err(_) => Err("no answer within 20 s".into()),
+                };
+                let stop = outcome.is_err();
+                let _ = done.send((value, outcome));
+                if stop {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(done_tx);
+
+    let mut outcomes = Vec::new();
+    while outcomes.len() < SENDS_BEFORE_SIGTERM {
+        outcomes.push(done_rx.recv().await.expect("workers stopped early"));
+    }
+    serve.proc.signal_term();
+    while let Some(outcome) = done_rx.recv().await {
+        outcomes.push(outcome);
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let code = tokio::task::spawn_blocking(move || {
+        let code = serve.proc.wait_exit();
+        (code, serve)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0), "serve did not exit cleanly:\n{}", code.1.proc.log());
+
+    let accepted: Vec<(u64, B256)> =
+        outcomes.iter().filter_map(|(v, o)| o.as_ref().ok().map(|h| (*v, *h))).collect();
+    let failed = outcomes.len() - accepted.len();
+    eprintln!("sends accepted: {}, reported failed: {failed}", accepted.len());
+    assert!(accepted.len() >= SENDS_BEFORE_SIGTERM / 2, "too few sends accepted: {outcomes:?}");
+    assert!(failed >= 1, "every worker stops on its first failure");
+
+    let anvil = provider(&net.upstream);
+    let mut values = std::collections::BTreeSet::new();
+    for (value, hash) in &accepted {
+        let receipt = wait_receipt(&anvil, *hash).await;
+        assert!(receipt.status(), "accepted send {hash} reverted");
+        let mined = anvil.get_transaction_by_hash(*hash).await.unwrap().unwrap();
+        assert_eq!(mined.inner.value(), U256::from(*value));
+        assert!(values.insert(*value), "value {value} accepted twice");
+    }
+    // Nothing reached the chain that was not reported accepted: the account's nonce counts
+    // every transaction it ever sent.
+    let nonce = anvil.get_transaction_count(from).await.unwrap();
+    assert_eq!(nonce, accepted.len() as u64, "sent: {nonce}, accepted: {}", accepted.len());
+
+    // The audit log is intact and holds every accepted send.
+    let verify = std::process::Command::new(common::ECROP)
+        .args(["audit", "verify", "--json", "--store-path"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let export = std::process::Command::new(common::ECROP)
+        .args(["audit", "export", "--format", "jsonl", "--store-path"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let recorded: std::collections::BTreeSet<String> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|entry| entry["kind"] == "signature" && entry["action"] == "eth_sendTransaction")
+        .filter_map(|entry| entry["outcome"]["result"].as_str().map(str::to_owned))
+        .collect();
+    for (_, hash) in &accepted {
+        assert!(recorded.contains(&hash.to_string()), "accepted send {hash} not in the audit log");
+    }
+}
+
+/// Posts `body` with the harness's key; a transport failure (connection refused or reset) is
+/// an `Err`, as a client sees it.
+async fn post_raw_result(url: &str, body: String) -> Result<Value, String> {
+    let mut request =
+        reqwest::Client::new().post(url).header("content-type", "application/json").body(body);
+    if let Some(key) = common::key_for(url) {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|e| format!("transport: {e}"))?;
+    let text = response.text().await.map_err(|e| format!("transport: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
+}

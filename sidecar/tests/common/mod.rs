@@ -108,7 +108,17 @@ impl Proc {
 
     /// Sends SIGTERM and waits for exit; returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    }
+
+    /// Waits up to 15 s for the process to exit (then kills it); returns the exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -203,7 +213,7 @@ pub fn register_key(endpoint: &str, key: &str) {
     KEYS.lock().unwrap().push((endpoint.to_owned(), key.to_owned()));
 }
 
-fn key_for(url: &str) -> Option<String> {
+pub fn key_for(url: &str) -> Option<String> {
     KEYS.lock()
         .unwrap()
         .iter()

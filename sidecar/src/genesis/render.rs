@@ -298,6 +298,10 @@ fn permissions_config(def: &NetworkDefinition, enodes: &[String]) -> String {
     )
 }
 
+/// The ops endpoint of a node's sidecar listens this far above its JSON-RPC port (9546 for
+/// 8545, as the sidecar's default).
+const OPS_PORT_OFFSET: u16 = 1001;
+
 fn sidecar_config(def: &NetworkDefinition, v: &super::ValidatorDef, node_root: &Path) -> String {
     let listen_host = def.nodes.sidecar_listen_host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let module =
@@ -317,9 +321,25 @@ fn sidecar_config(def: &NetworkDefinition, v: &super::ValidatorDef, node_root: &
          \n\
          [log]\n\
          format = \"json\"\n\
-         level = \"info\"\n",
+         level = \"info\"\n\
+         \n\
+         # Clients of the endpoint: add them with `ecrop api-clients add --api-clients FILE`.\n\
+         [api]\n\
+         clients_file = {clients}\n\
+         \n\
+         # /metrics, /healthz, /readyz.\n\
+         [ops]\n\
+         listen = {ops}\n\
+         \n\
+         # The store: audit log, pending webhook deliveries, permissioning state.\n\
+         [permissioning]\n\
+         store_path = {store}\n",
         name = v.name,
         listen = q(SocketAddr::new(listen_host, v.sidecar_port).to_string()),
+        clients = q_path(&node_root.join("data").join("api-clients.json")),
+        ops = q(SocketAddr::new(listen_host, v.sidecar_port.saturating_add(OPS_PORT_OFFSET))
+            .to_string()),
+        store = q_path(&node_root.join("data").join("store")),
         upstream = q(format!("http://127.0.0.1:{}", v.rpc_port)),
         module = q_path(&module),
         label = q(&v.name),

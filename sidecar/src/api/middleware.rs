@@ -114,14 +114,7 @@ fn quoted(method: &str) -> String {
 
 impl<S> RpcServiceT for AccessControl<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;
@@ -255,14 +248,7 @@ impl<S> BatchLimit<S> {
 
 impl<S> RpcServiceT for BatchLimit<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;

@@ -15,7 +15,7 @@
 //!
 //! Request bodies are never recorded whole; transaction data is reduced to its selector.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use jsonrpsee::{
     server::{
@@ -24,7 +24,6 @@ use jsonrpsee::{
     },
     types::{ErrorObjectOwned, Id},
 };
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
@@ -35,7 +34,7 @@ use crate::{
     api::Caller,
     rpc::{
         error::RESOURCE_UNAVAILABLE,
-        params::{CallFacts, SIGNING_METHODS, signing_facts},
+        params::{CallFacts, SIGNING_METHODS, answer, signing_facts},
     },
 };
 
@@ -84,14 +83,7 @@ pub struct Audit<S> {
 
 impl<S> RpcServiceT for Audit<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;
@@ -229,24 +221,8 @@ fn admin_facts(params: Option<&RawValue>) -> CallFacts {
     facts
 }
 
-/// An answer as the client gets it, with only what an entry keeps.
-#[derive(Deserialize)]
-struct Answer<'a> {
-    #[serde(default, borrow)]
-    result: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    error: Option<AnswerError<'a>>,
-}
-
-#[derive(Deserialize)]
-struct AnswerError<'a> {
-    code: i64,
-    #[serde(borrow)]
-    message: Cow<'a, str>,
-}
-
 fn outcome_of(method: &str, response: &MethodResponse) -> Outcome {
-    let Ok(answer) = serde_json::from_str::<Answer<'_>>(response.as_json().get()) else {
+    let Some(answer) = answer(response) else {
         return match response.as_error_code() {
             Some(code) => Outcome::error(i64::from(code), "(answer not readable)"),
             None => Outcome::Ok { result: None },

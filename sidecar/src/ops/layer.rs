@@ -75,14 +75,7 @@ impl Drop for InFlight {
 
 impl<S> RpcServiceT for RpcMetrics<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;
@@ -151,14 +144,7 @@ pub struct RefusalEvents<S> {
 
 impl<S> RpcServiceT for RefusalEvents<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;

@@ -6,6 +6,32 @@ use jsonrpsee::server::{
     middleware::rpc::{Batch, BatchEntry, RpcServiceT},
 };
 
+/// A service the sidecar's RPC middleware wraps: answers calls, batches and notifications
+/// with plain [`MethodResponse`]s and can be shared between connections.
+pub trait Service:
+    RpcServiceT<
+        MethodResponse = MethodResponse,
+        BatchResponse = MethodResponse,
+        NotificationResponse = MethodResponse,
+    > + Send
+    + Sync
+    + Clone
+    + 'static
+{
+}
+
+impl<S> Service for S where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static
+{
+}
+
 /// Serves `batch` by calling `service` once per entry, in order, and collecting the answers
 /// into one batch response of at most `max_response_bytes`. Notifications are served and get
 /// no answer; a batch of notifications only gets none at all.

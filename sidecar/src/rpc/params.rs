@@ -38,22 +38,37 @@ pub fn signing_account(
     signing_facts(method, params).account?.parse().ok()
 }
 
+/// An answer as the client gets it, with only what the layers read from it.
+#[derive(Debug, Deserialize)]
+pub struct Answer<'a> {
+    /// The result, unparsed.
+    #[serde(default, borrow)]
+    pub result: Option<&'a RawValue>,
+    /// The error.
+    #[serde(default, borrow)]
+    pub error: Option<AnswerError<'a>>,
+}
+
+/// The error of an [`Answer`].
+#[derive(Debug, Deserialize)]
+pub struct AnswerError<'a> {
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// Error message.
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+}
+
+/// Reads `response` as the client gets it; `None` when it is not a single answer.
+pub fn answer(response: &MethodResponse) -> Option<Answer<'_>> {
+    serde_json::from_str(response.as_json().get()).ok()
+}
+
 /// The error of an answer, as the client gets it: code and message.
 pub fn answer_error(response: &MethodResponse) -> Option<(i64, String)> {
-    #[derive(Deserialize)]
-    struct Answer<'a> {
-        #[serde(borrow)]
-        error: Option<AnswerError<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct AnswerError<'a> {
-        code: i64,
-        #[serde(borrow)]
-        message: Cow<'a, str>,
-    }
     let code = response.as_error_code()?;
-    match serde_json::from_str::<Answer<'_>>(response.as_json().get()) {
-        Ok(Answer { error: Some(error) }) => Some((error.code, error.message.into_owned())),
+    match answer(response) {
+        Some(Answer { error: Some(error), .. }) => Some((error.code, error.message.into_owned())),
         _ => Some((i64::from(code), String::new())),
     }
 }

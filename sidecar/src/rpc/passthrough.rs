@@ -35,14 +35,7 @@ impl<S> Passthrough<S> {
 
 impl<S> RpcServiceT for Passthrough<S>
 where
-    S: RpcServiceT<
-            MethodResponse = MethodResponse,
-            BatchResponse = MethodResponse,
-            NotificationResponse = MethodResponse,
-        > + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: crate::rpc::batch::Service,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = MethodResponse;

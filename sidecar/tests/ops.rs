@@ -3,6 +3,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -881,4 +883,74 @@ async fn chain_watcher_reads_the_access_managers_own_grants() {
         grants.iter().all(|e| e.data["newMember"] == true && e.data["contract"] == json!(manager))
     );
     anvil.stop().await;
+}
+
+/// The observers as `ecrop dev` wires them: a send the signing policy refuses reaches a
+/// webhook (signed), the metrics (as refused), the audit log (readable while the sidecar
+/// runs), and the sidecar stays ready.
+#[tokio::test]
+async fn a_refused_send_reaches_webhook_metrics_and_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::new(Vec::new(), true);
+    let hook_url = receiver.start().await;
+    let secret = secret_file(dir.path(), "dev-hook-secret");
+    let config = dir.path().join("ecrop.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[signing]\ndefault = \"deny\"\n\n[[webhooks]]\nurl = {}\nsecret_file = {}\nevents = [\"transaction_refused\"]\ninitial_backoff_ms = 50\n",
+            toml::Value::String(hook_url),
+            toml::Value::String(secret.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let mut net = common::DevNet::start_with(1, &["--config", config.to_str().unwrap()]);
+    let ops = net.proc.wait_line("ops").split_whitespace().nth(1).unwrap().to_owned();
+    let from = net.accounts[0];
+    let to = Address::repeat_byte(0x07);
+
+    let answer =
+        common::call(&net.endpoint, "eth_sendTransaction", json!([{"from": from, "to": to}])).await;
+    assert_eq!(answer["error"]["code"], -32003, "{answer}");
+    assert_eq!(answer["error"]["data"]["rule"], "signing.default", "{answer}");
+
+    let got = eventually("the webhook delivery", || receiver.received().first().cloned()).await;
+    let timestamp = got.headers["x-ecrop-timestamp"].to_str().unwrap();
+    let signed = [timestamp.as_bytes(), b".", &got.body].concat();
+    let expected = format!("sha256={}", hmac_hex(b"dev-hook-secret", &signed));
+    assert_eq!(got.headers["x-ecrop-signature"], expected.as_str());
+    let event: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(event["event"], "transaction_refused");
+    assert_eq!(event["data"]["client"], "dev");
+    assert_eq!(event["data"]["method"], "eth_sendTransaction");
+    assert_eq!(event["data"]["account"], json!(from));
+    assert_eq!(event["data"]["target"], json!(to));
+    assert!(event["data"]["reason"].as_str().unwrap().contains("signing.default"), "{event}");
+
+    let (status, text) = get(&format!("{ops}/metrics")).await;
+    assert_eq!(status, 200);
+    let line = metric_line(
+        &text,
+        "ecrop_rpc_requests_total{method=\"eth_sendTransaction\",outcome=\"refused\"}",
+    );
+    assert_eq!(line.and_then(|l| l.split_whitespace().last()), Some("1"), "{text}");
+    let (status, body) = get(&format!("{ops}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The audit log is read while the sidecar holds the store.
+    let export = std::process::Command::new(common::ECROP)
+        .args(["audit", "export", "--format", "jsonl", "--store-path"])
+        .arg(net.data_dir().join("store"))
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let refusal = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|entry| entry["action"] == "eth_sendTransaction")
+        .expect("the refused send in the audit log");
+    assert_eq!(refusal["kind"], "refusal");
+    assert_eq!(refusal["who"], "dev");
+    assert_eq!(refusal["outcome"]["code"], -32003);
 }

@@ -64,7 +64,7 @@ pub struct Stamp {
 impl Stamp {
     /// Now, by the current operating-system user.
     pub fn now() -> Self {
-        Self { at: rfc3339(SystemTime::now()), by: os_user() }
+        Self { at: crate::clock::now_rfc3339(), by: os_user() }
     }
 }
 
@@ -469,29 +469,6 @@ pub fn os_user() -> String {
     }
 }
 
-/// `time` as RFC 3339 UTC with seconds: `2026-12-04T18:37:09Z`.
-pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        (rem % 3_600) / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,15 +482,6 @@ mod tests {
             created: Stamp { at: "2026-01-01T00:00:00Z".into(), by: "alice".into() },
             revoked: None,
         }
-    }
-
-    #[test]
-    fn formats_times() {
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_251_200 + 3_661);
-        assert_eq!(rfc3339(t), "2024-03-01T01:01:01Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
     }
 
     #[test]

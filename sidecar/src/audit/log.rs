@@ -261,12 +261,7 @@ async fn commit(
     }
 }
 
-/// Milliseconds since the Unix epoch, UTC.
-pub fn now_ms() -> i64 {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

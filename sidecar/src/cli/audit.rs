@@ -123,15 +123,7 @@ pub fn parse_bound(text: &str) -> Result<Bound, String> {
     i64::try_from(ms).map(Bound::TimeMs).map_err(|_| format!("`{text}`: time out of range"))
 }
 
-/// Formats UTC milliseconds as RFC 3339 with milliseconds.
-pub fn format_time(ms: i64) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| format!("{ms}ms"))
-}
+pub use crate::clock::format_ms as format_time;
 
 /// Runs an `audit` subcommand.
 pub async fn run(cli: &Cli, command: &AuditCommand) -> anyhow::Result<()> {

@@ -54,10 +54,7 @@ fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// The current time as RFC 3339 with milliseconds, UTC.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::clock::now_rfc3339;
 
 /// Where on chain an event was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use futures::future::BoxFuture;
@@ -298,7 +298,7 @@ struct Dispatcher {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    u64::try_from(crate::clock::now_ms()).unwrap_or(0)
 }
 
 /// A delivery's id: the first 16 bytes of SHA-256(event id ‖ receiver URL), hex; the same
@@ -584,9 +584,8 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let millis = date.timestamp_millis().saturating_sub(now_ms() as i64).max(0);
-    Some(Duration::from_millis(millis as u64))
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -598,8 +597,7 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        let later = chrono::Utc::now() + chrono::Duration::seconds(120);
-        let date = later.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         headers.insert(http::header::RETRY_AFTER, date.parse().unwrap());
         let delay = retry_after(&headers).unwrap();
         assert!(delay > Duration::from_secs(100) && delay <= Duration::from_secs(120), "{delay:?}");

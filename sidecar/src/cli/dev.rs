@@ -198,8 +198,8 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     println!("  endpoint   {endpoint} (HTTP and WebSocket)");
     println!("  ops        http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
     println!(
-        "  store      {} (audit log: ecrop audit verify --store-path ...)",
-        paths.data_dir.join("store").display()
+        "  audit log  {store} (check it: ecrop audit verify --store-path {store})",
+        store = paths.data_dir.join("store").display()
     );
     println!("  accounts");
     for key in &keys {

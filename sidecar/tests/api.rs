@@ -1108,3 +1108,69 @@ async fn http_refusals_and_client_changes_reach_their_hooks() {
     assert!(!revoked.stamp.as_ref().unwrap().by.is_empty());
     server.stop().await;
 }
+
+/// A WebSocket outlives the check made when it opened: every call checks the credential
+/// again, so revoking the client or the expiry of its token ends what the socket may do.
+#[tokio::test]
+async fn open_websockets_lose_revoked_and_expired_credentials() {
+    use jsonrpsee::{core::client::ClientT, rpc_params, ws_client::WsClientBuilder};
+    let chain = anvil().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.json");
+    let key = add_key(&clients, "ws-key", "reader", &[]);
+    let rsa_pub = fixture("jwt-rs256-test-only.pub.pem");
+    clients_ok(
+        &clients,
+        &[
+            "add",
+            "ws-jwt",
+            "--role",
+            "reader",
+            "--jwt-public-key",
+            rsa_pub.to_str().unwrap(),
+            "--jwt-alg",
+            "RS256",
+        ],
+    );
+    let serve = serve(dir.path(), &chain.url(), "", &[]);
+    let ws_url = serve.endpoint.replace("http://", "ws://");
+    let open = |credential: String| {
+        let ws_url = ws_url.clone();
+        async move {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("authorization", bearer(&credential).parse().unwrap());
+            WsClientBuilder::default().set_headers(headers).build(&ws_url).await.unwrap()
+        }
+    };
+
+    // Revocation: the same socket is refused once the sidecar has reloaded the file.
+    let socket = open(key).await;
+    let chain_id: String = socket.request("eth_chainId", rpc_params![]).await.unwrap();
+    assert_eq!(chain_id, "0x7a69");
+    clients_ok(&clients, &["revoke", "ws-key"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match socket.request::<String, _>("eth_chainId", rpc_params![]).await {
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "revoked client still served on its socket");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.contains("-40100") || error.contains("revoked"), "{error}");
+                assert!(error.contains("client ws-key is revoked"), "{error}");
+                break;
+            }
+        }
+    }
+
+    // Expiry: a token valid for a moment serves until its `exp` (plus the leeway), then not.
+    let rsa = fixture_text("jwt-rs256-test-only.key.pem");
+    let token = jwt(Algorithm::RS256, &rsa, json!({"sub": "ws-jwt", "exp": now() + 1}));
+    let socket = open(token).await;
+    let _: String = socket.request("eth_chainId", rpc_params![]).await.unwrap();
+    let leeway = ecrop::api::auth::JWT_LEEWAY_SECS;
+    tokio::time::sleep(Duration::from_secs(leeway + 3)).await;
+    let error = socket.request::<String, _>("eth_chainId", rpc_params![]).await.unwrap_err();
+    assert!(error.to_string().contains("token of client ws-jwt expired"), "{error}");
+}

@@ -197,6 +197,9 @@ pub enum AuthError {
 pub struct Authenticated {
     /// The client's entry in the clients file.
     pub client: ClientEntry,
+    /// When the credential stops being valid (a JWT's `exp`, unix seconds); none for an API
+    /// key, which is valid until revoked.
+    pub expires_at: Option<u64>,
 }
 
 /// Authenticates the value of an `Authorization` header against the clients in force.
@@ -226,7 +229,7 @@ fn verify_api_key(key: &str, clients: &ClientSet) -> Result<Authenticated, AuthE
         }
     }
     let entry = found.and_then(|i| clients.entry(i)).ok_or(AuthError::UnknownKey)?;
-    Ok(Authenticated { client: entry.clone() })
+    Ok(Authenticated { client: entry.clone(), expires_at: None })
 }
 
 #[derive(Deserialize)]
@@ -235,7 +238,10 @@ struct Subject {
 }
 
 #[derive(Deserialize)]
-struct Claims {}
+struct Claims {
+    /// Required by the validation; optional here so that its absence is reported as such.
+    exp: Option<u64>,
+}
 
 fn verify_jwt(token: &str, clients: &ClientSet) -> Result<Authenticated, AuthError> {
     let header = jsonwebtoken::decode_header(token)
@@ -260,7 +266,7 @@ fn verify_jwt(token: &str, clients: &ClientSet) -> Result<Authenticated, AuthErr
     validation.leeway = JWT_LEEWAY_SECS;
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.sub = Some(sub);
-    jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -276,7 +282,7 @@ fn verify_jwt(token: &str, clients: &ClientSet) -> Result<Authenticated, AuthErr
         }
     })?;
     let entry = clients.entry(*index).ok_or(AuthError::UnknownClient(String::new()))?;
-    Ok(Authenticated { client: entry.clone() })
+    Ok(Authenticated { client: entry.clone(), expires_at: claims.claims.exp })
 }
 
 #[cfg(test)]

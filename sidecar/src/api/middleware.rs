@@ -56,6 +56,10 @@ impl<S> AccessControl<S> {
         let caller = extensions.get::<Caller>().ok_or_else(|| {
             ErrorObjectOwned::owned(UNAUTHORIZED, "unauthenticated call", None::<()>)
         })?;
+        // A connection outlives its credential's check: look again on every call.
+        self.access
+            .still_valid(caller, extensions.get::<super::Session>())
+            .map_err(|reason| ErrorObjectOwned::owned(UNAUTHORIZED, reason, None::<()>))?;
         let shown = quoted(method);
         let role = self.access.roles().get(&caller.role).ok_or_else(|| {
             not_permitted(format!(

@@ -137,6 +137,19 @@ pub struct Admitted {
     pub caller: Caller,
     /// The client's limits and their state.
     pub limiter: Arc<ClientLimiter>,
+    /// What the credential allows over time.
+    pub session: Session,
+}
+
+/// What the credential of a request or connection allows over time, checked again on every
+/// call ([`Access::still_valid`]): a WebSocket opened with a credential stops being served when
+/// the client is revoked or its token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Whether a credential was presented (false for dev loopback access without one).
+    pub credential: bool,
+    /// When the credential expires (unix seconds), for a JWT.
+    pub expires_at: Option<u64>,
 }
 
 impl Access {
@@ -229,16 +242,50 @@ impl Access {
                         role: roles::DEV_ROLE.to_owned(),
                     };
                     let limiter = self.limiter(&caller, None);
-                    Ok(Admitted { caller, limiter })
+                    let session = Session { credential: false, expires_at: None };
+                    Ok(Admitted { caller, limiter, session })
                 }
                 AccessMode::Required => Err(AuthError::Missing),
             };
         };
         let set = self.clients.current();
-        let client = auth::authenticate(header, &set)?.client;
+        let authenticated = auth::authenticate(header, &set)?;
+        let client = authenticated.client;
         let caller = Caller { client: client.id.clone(), role: client.role.clone() };
         let limiter = self.limiter(&caller, client.limits.as_ref());
-        Ok(Admitted { caller, limiter })
+        let session = Session { credential: true, expires_at: authenticated.expires_at };
+        Ok(Admitted { caller, limiter, session })
+    }
+
+    /// Whether `caller`'s credential still holds: the client is still in force with the same
+    /// role (not revoked, removed or changed since the connection was admitted) and its token
+    /// has not expired. Calls without a [`Session`] are not trusted.
+    pub fn still_valid(&self, caller: &Caller, session: Option<&Session>) -> Result<(), String> {
+        let Some(session) = session else {
+            return Err("no session".to_owned());
+        };
+        if !session.credential {
+            return match self.mode {
+                AccessMode::DevLoopback => Ok(()),
+                AccessMode::Required => Err("no credential".to_owned()),
+            };
+        }
+        if let Some(expires_at) = session.expires_at {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if now > expires_at.saturating_add(auth::JWT_LEEWAY_SECS) {
+                return Err(format!("token of client {} expired", caller.client));
+            }
+        }
+        let set = self.clients.current();
+        match set.file.get(&caller.client) {
+            Some(entry) if entry.active() && entry.role == caller.role => Ok(()),
+            Some(entry) if entry.active() => {
+                Err(format!("client {} changed role; authenticate again", caller.client))
+            }
+            _ => Err(format!("client {} is revoked", caller.client)),
+        }
     }
 
     /// The limiter of `caller`, with `overrides` from the clients file over the role's limits.

@@ -363,6 +363,7 @@ where
         let client = admitted.caller.client.clone();
         request.extensions_mut().insert::<Caller>(admitted.caller);
         request.extensions_mut().insert(admitted.limiter);
+        request.extensions_mut().insert(admitted.session);
         let too_large = move |declared: Option<u64>| {
             let size = declared.map_or_else(|| "the body".to_owned(), |n| format!("{n} bytes"));
             (

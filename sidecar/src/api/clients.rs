@@ -157,6 +157,7 @@ impl ClientsFile {
             ));
         }
         let mut seen = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
         for client in &file.clients {
             if !valid_id(&client.id) {
                 return Err(format!("invalid client id ({})", client.id));
@@ -169,6 +170,13 @@ impl ClientsFile {
                     ApiKeyHash::from_hex(sha256).ok_or_else(|| {
                         format!("client {}: sha256 is not 64 hex digits", client.id)
                     })?;
+                    // One key must name one client, or whoever holds it could act as either.
+                    if !hashes.insert(sha256.to_ascii_lowercase()) {
+                        return Err(format!(
+                            "client {}: its API key hash is also another client's",
+                            client.id
+                        ));
+                    }
                 }
                 Credential::Jwt { alg, public_key_pem } => {
                     JwtKey::new(*alg, public_key_pem)
@@ -477,7 +485,9 @@ mod tests {
         ClientEntry {
             id: id.to_owned(),
             role: "reader".to_owned(),
-            credential: Credential::ApiKey { sha256: "ab".repeat(32) },
+            credential: Credential::ApiKey {
+                sha256: super::super::auth::ApiKeyHash::of(id).to_hex(),
+            },
             limits: None,
             created: Stamp { at: "2026-01-01T00:00:00Z".into(), by: "alice".into() },
             revoked: None,
@@ -506,6 +516,11 @@ mod tests {
         let twice = ClientsFile { version: 1, clients: vec![entry("a"), entry("a")] };
         let err = ClientsFile::parse(&serde_json::to_string(&twice).unwrap()).unwrap_err();
         assert!(err.contains("appears twice"), "{err}");
+        let (a, mut b) = (entry("a"), entry("b"));
+        b.credential = a.credential.clone();
+        let shared = ClientsFile { version: 1, clients: vec![a, b] };
+        let err = ClientsFile::parse(&serde_json::to_string(&shared).unwrap()).unwrap_err();
+        assert!(err.contains("client b: its API key hash is also another client's"), "{err}");
         let mut odd = entry("a b");
         let err = ClientsFile::parse(
             &serde_json::to_string(&ClientsFile { version: 1, clients: vec![odd.clone()] })

@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 
 /// Methods that are not signing but submit work to the network; a role must name each
 /// exactly.
-pub const EXACT_ONLY_METHODS: [&str; 6] = [
+pub const EXACT_ONLY_METHODS: [&str; 8] = [
     "eth_signTypedData_v3",
     "eth_signTypedData",
     "eth_sendRawTransaction",
+    "eth_sendRawTransactionSync",
+    "eth_sendRawTransactionConditional",
     "eth_submitWork",
     "eth_submitHashrate",
     "eth_sendRawPrivateTransaction",

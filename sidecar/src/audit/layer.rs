@@ -264,6 +264,13 @@ mod tests {
         assert_eq!(facts.target.as_deref(), Some("0xbb"));
         assert_eq!(facts.detail, ["selector=0xa9059cbb", "value=0x10"]);
 
+        // A value sent as a JSON number is read too: the account and target are kept.
+        let params = raw(r#"[{"from":"0xaa","to":"0xbb","value":1}]"#);
+        let facts = signing_facts("eth_sendTransaction", Some(&params));
+        assert_eq!(facts.account.as_deref(), Some("0xaa"));
+        assert_eq!(facts.target.as_deref(), Some("0xbb"));
+        assert_eq!(facts.detail, ["value=1"]);
+
         let params = raw(r#"[{"from":"0xaa","data":"0x6080604052"}]"#);
         let facts = signing_facts("eth_signTransaction", Some(&params));
         assert_eq!(facts.target, None);

@@ -338,26 +338,44 @@ fn csv_row(entry: &Entry) -> [String; 16] {
     [
         entry.seq.to_string(),
         format_time(entry.time_ms),
-        entry.who.clone(),
+        inert(entry.who.clone()),
         entry.kind.as_str().to_owned(),
-        entry.action.clone(),
-        entry.request_id.clone().unwrap_or_default(),
+        inert(entry.action.clone()),
+        inert(entry.request_id.clone().unwrap_or_default()),
         entry.uid.clone(),
-        entry.account.clone().unwrap_or_default(),
-        entry.target.clone().unwrap_or_default(),
+        inert(entry.account.clone().unwrap_or_default()),
+        inert(entry.target.clone().unwrap_or_default()),
         outcome.to_owned(),
-        result,
+        inert(result),
         code,
-        message,
-        entry.detail.clone().unwrap_or_default(),
+        inert(message),
+        inert(entry.detail.clone().unwrap_or_default()),
         entry.prev_hash.clone(),
         entry.hash.clone(),
     ]
 }
 
+/// A cell a spreadsheet will not read as a formula: text a client chose (a method name, a
+/// message) that starts with `=`, `+`, `-`, `@` or a control character gets a leading `'`.
+fn inert(text: String) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_are_never_formulas() {
+        assert_eq!(inert("=cmd|'/C calc'!A0".into()), "'=cmd|'/C calc'!A0");
+        assert_eq!(inert("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(inert("-32003".into()), "'-32003");
+        assert_eq!(inert("eth_call".into()), "eth_call");
+        assert_eq!(inert(String::new()), "");
+    }
 
     #[test]
     fn parses_bounds() {

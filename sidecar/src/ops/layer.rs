@@ -19,7 +19,7 @@ use crate::{
     api::Caller,
     audit::entry::WHO_UNIDENTIFIED,
     rpc::{
-        error::TRANSACTION_REJECTED,
+        error::{METHOD_NOT_PERMITTED, TRANSACTION_REJECTED},
         params::{SIGNING_METHODS, answer_error, signing_facts},
     },
 };
@@ -107,8 +107,8 @@ where
 }
 
 /// Builds [`RefusalEvents`] around the next service: a `transaction_refused` event for every
-/// signing call the sidecar's policies refuse (the account allowlist or the signing policy,
-/// answered with -32003).
+/// signing call the sidecar refuses: by the account allowlist or the signing policy (-32003),
+/// or because the client's role may not sign (for that account) (-40300).
 #[derive(Clone, Debug)]
 pub struct RefusalEventsLayer {
     notifier: Notifier,
@@ -165,7 +165,8 @@ where
             let response = inner.await;
             if let Some((client, method, facts)) = facts
                 && let Some((code, reason)) = answer_error(&response)
-                && code == i64::from(TRANSACTION_REJECTED)
+                && (code == i64::from(TRANSACTION_REJECTED)
+                    || code == i64::from(METHOD_NOT_PERMITTED))
             {
                 let parse = |text: Option<String>| text.and_then(|t| t.parse().ok());
                 notifier.notify(Event::transaction_refused(

@@ -91,7 +91,7 @@ struct TransactionFacts<'a> {
     #[serde(default)]
     to: Option<String>,
     #[serde(default)]
-    value: Option<String>,
+    value: Option<serde_json::Value>,
     #[serde(default, borrow)]
     input: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -139,7 +139,13 @@ pub fn signing_facts(method: &str, params: Option<&RawValue>) -> CallFacts {
             if let Some(data) = data {
                 facts.detail.push(format!("selector={}", data.get(..10).unwrap_or_default()));
             }
-            if let Some(value) = tx.value {
+            // Wallets send the value as a hex string; a JSON number is read as well.
+            let value = match tx.value {
+                Some(serde_json::Value::String(text)) => Some(text),
+                Some(number @ serde_json::Value::Number(_)) => Some(number.to_string()),
+                _ => None,
+            };
+            if let Some(value) = value {
                 facts.detail.push(format!("value={}", bound(value, 80)));
             }
         }

@@ -516,10 +516,18 @@ async fn the_layer_records_signatures_admin_calls_and_refusals() {
     )
     .await;
     assert_eq!(sent["result"], SENT_HASH);
-    // The entry is on disk when the answer arrives.
+    // The request is on disk before the signature is made, its answer when the answer
+    // arrives; both under one uid.
     let stored = entries(&store);
-    assert_eq!(stored.len(), 1);
-    let entry = &stored[0];
+    assert_eq!(stored.len(), 2);
+    let (requested, entry) = (&stored[0], &stored[1]);
+    assert_eq!(requested.uid, entry.uid);
+    assert_eq!(
+        (requested.kind, requested.action.as_str()),
+        (Kind::Signature, "eth_sendTransaction")
+    );
+    assert_eq!(requested.outcome, Outcome::None);
+    assert_eq!(requested.detail.as_deref(), Some("role=dapp selector=0xa9059cbb stage=requested"));
     assert_eq!(
         (entry.who.as_str(), entry.kind, entry.action.as_str()),
         ("wallet-app", Kind::Signature, "eth_sendTransaction")
@@ -552,16 +560,18 @@ async fn the_layer_records_signatures_admin_calls_and_refusals() {
         summary,
         [
             (1, "wallet-app", Kind::Signature, "eth_sendTransaction", Some("7")),
-            (2, "unidentified", Kind::Refusal, "eth_sendTransaction", Some("1")),
-            (3, "unidentified", Kind::Admin, "admin_addPeer", Some("3")),
-            (4, "unidentified", Kind::Refusal, "eth_call", Some("4")),
+            (2, "wallet-app", Kind::Signature, "eth_sendTransaction", Some("7")),
+            (3, "unidentified", Kind::Signature, "eth_sendTransaction", Some("1")),
+            (4, "unidentified", Kind::Refusal, "eth_sendTransaction", Some("1")),
+            (5, "unidentified", Kind::Admin, "admin_addPeer", Some("3")),
+            (6, "unidentified", Kind::Refusal, "eth_call", Some("4")),
         ]
     );
-    assert_eq!(stored[1].outcome, Outcome::error(-32003, "target not allowed, rule \"t1\""));
-    assert_eq!(stored[2].outcome, Outcome::ok("true"));
-    assert_eq!(stored[2].detail.as_deref(), Some("params=[\"enode://ab@127.0.0.1:30303\"]"));
-    assert_eq!(stored[3].outcome, Outcome::error(-32005, "limit exceeded"));
-    assert_eq!(stored[3].detail, None);
+    assert_eq!(stored[3].outcome, Outcome::error(-32003, "target not allowed, rule \"t1\""));
+    assert_eq!(stored[4].outcome, Outcome::ok("true"));
+    assert_eq!(stored[4].detail.as_deref(), Some("params=[\"enode://ab@127.0.0.1:30303\"]"));
+    assert_eq!(stored[5].outcome, Outcome::error(-32005, "limit exceeded"));
+    assert_eq!(stored[5].detail, None);
     assert_eq!(sends.load(Ordering::SeqCst), 2);
 
     // With the log closed, signing is refused before it reaches the method; reads still pass.

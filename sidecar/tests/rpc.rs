@@ -558,19 +558,70 @@ async fn signing_calls_without_a_usable_id_are_not_executed() {
     );
 }
 
-/// SIGTERM in the middle of a burst of sends: every send the sidecar accepted is mined, every
-/// other one was reported failed to its client, none is mined twice, the process exits cleanly
-/// and the audit log holds one intact entry per signature.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
-    const WORKERS: u64 = 8;
-    const SENDS_BEFORE_SIGTERM: usize = 24;
+/// Sends from `from` by [`BURST_WORKERS`] concurrent clients until the endpoint stops
+/// answering; `stop` runs once [`SENDS_BEFORE_STOP`] sends have been answered. Each send
+/// carries a distinct value, so a transaction mined twice would show as a repeated value.
+/// Returns each send's value and what its client got.
+async fn send_burst(
+    url: &str,
+    from: Address,
+    to: Address,
+    stop: impl FnOnce(),
+) -> Vec<(u64, Result<B256, String>)> {
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = Vec::new();
+    for worker in 0..BURST_WORKERS {
+        let url = url.to_owned();
+        let done = done_tx.clone();
+        workers.push(tokio::spawn(async move {
+            for round in 0.. {
+                let value = 1 + round * BURST_WORKERS + worker;
+                let params = json!([{"from": from, "to": to, "value": format!("{value:#x}")}]);
+                let body = json!({"jsonrpc": "2.0", "id": value, "method": "eth_sendTransaction", "params": params});
+                let outcome = match tokio::time::timeout(
+                    Duration::from_secs(20),
+                    post_raw_result(&url, body.to_string()),
+                )
+                .await
+                {
+                    Ok(Ok(answer)) => match answer["result"].as_str() {
+                        Some(hash) => Ok(hash.parse::<B256>().unwrap()),
+                        None => Err(answer.to_string()),
+                    },
+                    Ok(Err(transport)) => Err(transport),
+                    Err(_) => Err("no answer within 20 s".into()),
+                };
+                let failed = outcome.is_err();
+                let _ = done.send((value, outcome));
+                if failed {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(done_tx);
+    let mut outcomes = Vec::new();
+    while outcomes.len() < SENDS_BEFORE_STOP {
+        outcomes.push(done_rx.recv().await.expect("workers stopped early"));
+    }
+    stop();
+    while let Some(outcome) = done_rx.recv().await {
+        outcomes.push(outcome);
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    outcomes
+}
 
-    let net = DevNet::start(1);
+const BURST_WORKERS: u64 = 8;
+const SENDS_BEFORE_STOP: usize = 24;
+
+/// `ecrop serve` on the dev network's token and chain, with its store at `store`.
+fn serve_on(net: &DevNet, store: &std::path::Path, log: &str) -> Serve {
     let conf = net.data_dir().join("softhsm2.conf");
     let pin = net.data_dir().join("user.pin");
-    let store = net.dir.path().join("serve-sigterm.store");
-    let mut serve = Serve::start(
+    Serve::start(
         &[
             "--upstream",
             &net.upstream,
@@ -582,73 +633,53 @@ async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
             store.to_str().unwrap(),
         ],
         &[("SOFTHSM2_CONF", conf.as_path())],
-        net.dir.path().join("serve-sigterm.log"),
-    );
-    let from = net.accounts[0];
-    let to = Address::repeat_byte(0x42);
+        net.dir.path().join(log),
+    )
+}
 
-    // Workers send until the endpoint stops answering; each send carries a distinct value, so
-    // a transaction mined twice would show as a repeated value.
-    let (done_tx, mut done_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(u64, Result<B256, String>)>();
-    let mut workers = Vec::new();
-    for worker in 0..WORKERS {
-        let url = serve.endpoint.clone();
-        let done = done_tx.clone();
-        workers.push(tokio::spawn(async move {
-            for round in 0.. {
-                let value = 1 + round * WORKERS + worker;
-                let params = json!([{"from": from, "to": to, "value": format!("{value:#x}")}]);
-                let body = json!({"jsonrpc": "2.0", "id": value, "method": "eth_sendTransaction", "params": params});
-                let outcome = match tokio::time::timeout(
-                    Duration::from_secs(20),
-                    post_raw_result(&url, body.to_string()),
-                )
-                .await
-                {
-                    Ok(Ok(answer)) => match answer["result"].as_str() {
-                        Some(hash) => Ok(hash.parse().unwrap()),
-                        None => Err(answer.to_string()),
-                    },
-                    Ok(Err(transport)) => Err(transport),
-                    Err(_) => Err("no answer within 20 s".into()),
-                };
-                let stop = outcome.is_err();
-                let _ = done.send((value, outcome));
-                if stop {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(done_tx);
+/// The audit log of `store`, exported as JSON lines (while or after a sidecar holds it).
+fn audit_entries(store: &std::path::Path) -> Vec<Value> {
+    let verify = std::process::Command::new(common::ECROP)
+        .args(["audit", "verify", "--json", "--store-path"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let export = std::process::Command::new(common::ECROP)
+        .args(["audit", "export", "--format", "jsonl", "--store-path"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .collect()
+}
 
-    let mut outcomes = Vec::new();
-    while outcomes.len() < SENDS_BEFORE_SIGTERM {
-        outcomes.push(done_rx.recv().await.expect("workers stopped early"));
-    }
-    serve.proc.signal_term();
-    while let Some(outcome) = done_rx.recv().await {
-        outcomes.push(outcome);
-    }
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let code = tokio::task::spawn_blocking(move || {
-        let code = serve.proc.wait_exit();
-        (code, serve)
-    })
-    .await
-    .unwrap();
-    assert_eq!(code.0, Some(0), "serve did not exit cleanly:\n{}", code.1.proc.log());
+/// The transaction hashes the audit log records as sent.
+fn audited_sends(entries: &[Value]) -> std::collections::BTreeSet<String> {
+    entries
+        .iter()
+        .filter(|entry| entry["kind"] == "signature" && entry["action"] == "eth_sendTransaction")
+        .filter_map(|entry| entry["outcome"]["result"].as_str().map(str::to_owned))
+        .collect()
+}
 
+/// Checks the chain against what the clients were told: every accepted send mined once with
+/// its value, and nothing else from `from`. Returns the accepted sends.
+async fn check_sends(
+    net: &DevNet,
+    from: Address,
+    outcomes: &[(u64, Result<B256, String>)],
+) -> Vec<(u64, B256)> {
     let accepted: Vec<(u64, B256)> =
         outcomes.iter().filter_map(|(v, o)| o.as_ref().ok().map(|h| (*v, *h))).collect();
     let failed = outcomes.len() - accepted.len();
     eprintln!("sends accepted: {}, reported failed: {failed}", accepted.len());
-    assert!(accepted.len() >= SENDS_BEFORE_SIGTERM / 2, "too few sends accepted: {outcomes:?}");
+    assert!(accepted.len() >= SENDS_BEFORE_STOP / 2, "too few sends accepted: {outcomes:?}");
     assert!(failed >= 1, "every worker stops on its first failure");
-
     let anvil = provider(&net.upstream);
     let mut values = std::collections::BTreeSet::new();
     for (value, hash) in &accepted {
@@ -658,34 +689,77 @@ async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
         assert_eq!(mined.inner.value(), U256::from(*value));
         assert!(values.insert(*value), "value {value} accepted twice");
     }
+    accepted
+}
+
+/// SIGTERM in the middle of a burst of sends: every send the sidecar accepted is mined, every
+/// other one was reported failed to its client, none is mined twice, the process exits cleanly
+/// and the audit log holds one intact entry per signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
+    let net = DevNet::start(1);
+    let store = net.dir.path().join("serve-sigterm.store");
+    let mut serve = serve_on(&net, &store, "serve-sigterm.log");
+    let from = net.accounts[0];
+    let outcomes =
+        send_burst(&serve.endpoint, from, Address::repeat_byte(0x42), || serve.proc.signal_term())
+            .await;
+    let (code, serve) =
+        tokio::task::spawn_blocking(move || (serve.proc.wait_exit(), serve)).await.unwrap();
+    assert_eq!(code, Some(0), "serve did not exit cleanly:\n{}", serve.proc.log());
+
+    let accepted = check_sends(&net, from, &outcomes).await;
     // Nothing reached the chain that was not reported accepted: the account's nonce counts
     // every transaction it ever sent.
-    let nonce = anvil.get_transaction_count(from).await.unwrap();
+    let nonce = provider(&net.upstream).get_transaction_count(from).await.unwrap();
     assert_eq!(nonce, accepted.len() as u64, "sent: {nonce}, accepted: {}", accepted.len());
 
-    // The audit log is intact and holds every accepted send.
-    let verify = std::process::Command::new(common::ECROP)
-        .args(["audit", "verify", "--json", "--store-path"])
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    let export = std::process::Command::new(common::ECROP)
-        .args(["audit", "export", "--format", "jsonl", "--store-path"])
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    let recorded: std::collections::BTreeSet<String> = String::from_utf8(export.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .filter(|entry| entry["kind"] == "signature" && entry["action"] == "eth_sendTransaction")
-        .filter_map(|entry| entry["outcome"]["result"].as_str().map(str::to_owned))
-        .collect();
+    let entries = audit_entries(&store);
+    let recorded = audited_sends(&entries);
     for (_, hash) in &accepted {
         assert!(recorded.contains(&hash.to_string()), "accepted send {hash} not in the audit log");
     }
+    let last = entries.last().unwrap();
+    assert_eq!(last["action"], "serve_stopped", "{last}");
+}
+
+/// SIGKILL in the middle of a burst: every send a client was told about is in the audit log,
+/// every transaction on chain was announced there before it was signed, and the next start
+/// records that the previous run ended without a stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_a_burst_leaves_every_signature_in_the_audit_log() {
+    let net = DevNet::start(1);
+    let store = net.dir.path().join("serve-sigkill.store");
+    let serve = serve_on(&net, &store, "serve-sigkill.log");
+    let pid = serve.proc.pid();
+    let from = net.accounts[0];
+    let outcomes = send_burst(&serve.endpoint, from, Address::repeat_byte(0x43), || {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    })
+    .await;
+    drop(serve);
+
+    let accepted = check_sends(&net, from, &outcomes).await;
+    let entries = audit_entries(&store);
+    let recorded = audited_sends(&entries);
+    for (_, hash) in &accepted {
+        assert!(recorded.contains(&hash.to_string()), "accepted send {hash} not in the audit log");
+    }
+    let requested = entries
+        .iter()
+        .filter(|e| e["action"] == "eth_sendTransaction" && e["outcome"]["status"] == "none")
+        .count() as u64;
+    let nonce = provider(&net.upstream).get_transaction_count(from).await.unwrap();
+    assert!(requested >= nonce, "{nonce} sent but only {requested} announced in the audit log");
+
+    // The next start notes the unclean end, and the chain goes on intact.
+    let again = serve_on(&net, &store, "serve-sigkill-again.log");
+    drop(again);
+    let entries = audit_entries(&store);
+    assert!(
+        entries.iter().any(|e| e["action"] == "unclean_shutdown"),
+        "no unclean_shutdown entry after the restart"
+    );
 }
 
 /// Posts `body` with the harness's key; a transport failure (connection refused or reset) is

@@ -38,6 +38,9 @@ use crate::{
     },
 };
 
+/// Detail of the entry written before a signing call is served.
+pub const REQUESTED: &str = "stage=requested";
+
 /// Message of the refusal given to signing calls while the log cannot write.
 pub const AUDIT_UNAVAILABLE: &str = "audit log unavailable; signing suspended";
 
@@ -118,6 +121,35 @@ where
                 return MethodResponse::error(id, error);
             }
 
+            // A signature is announced on disk before it is made: should the process die before
+            // the answer is recorded, the log still shows the request (same uid, outcome none).
+            let mut uid = None;
+            if signing {
+                let mut requested = build(
+                    Kind::Signature,
+                    &method,
+                    caller.as_ref(),
+                    &id,
+                    facts.clone(),
+                    Outcome::None,
+                );
+                requested.detail = Some(match requested.detail.take() {
+                    Some(detail) => format!("{detail} {REQUESTED}"),
+                    None => REQUESTED.to_owned(),
+                });
+                let requested_uid = requested.uid.clone();
+                if let Err(error) = log.record(requested).await {
+                    tracing::error!(target: "ecrop::audit", %method, uid = %requested_uid, %error, "signing refused: request not recorded");
+                    let error = ErrorObjectOwned::owned(
+                        RESOURCE_UNAVAILABLE,
+                        AUDIT_UNAVAILABLE,
+                        None::<()>,
+                    );
+                    return MethodResponse::error(id, error);
+                }
+                uid = Some(requested_uid);
+            }
+
             let response = inner.call(request).await;
 
             let code = response.as_error_code().map(i64::from);
@@ -131,7 +163,10 @@ where
                 return response;
             };
             let outcome = outcome_of(&method, &response);
-            let entry = build(kind, &method, caller.as_ref(), &id, facts, outcome);
+            let mut entry = build(kind, &method, caller.as_ref(), &id, facts, outcome);
+            if let Some(requested) = uid {
+                entry.uid = requested;
+            }
             let uid = entry.uid.clone();
             match log.record(entry).await {
                 Ok(seq) => {

@@ -11,8 +11,8 @@ use crate::{
     api::{ChangeKind, ClientChange, ClientChanges, ClientStore, Refusal, RefusalHook},
     audit::AuditSettings,
     audit::{
-        AuditLayer, AuditLog, Kind, NewEntry, Outcome,
-        entry::{WHO_SIDECAR, WHO_UNAUTHENTICATED, who_operator},
+        AuditLayer, AuditLog, Entry, Kind, NewEntry, Outcome,
+        entry::{ENTRY_PREFIX, WHO_SIDECAR, WHO_UNAUTHENTICATED, who_operator},
     },
     config::{FileConfig, RpcSettings},
     ops::{Notifier, ReadinessCheck, WebhookSettings, Webhooks, metrics, server::FnCheck},
@@ -47,6 +47,15 @@ impl Observability {
         let audit = match audit_settings.enabled {
             true => {
                 let log = AuditLog::open(store.clone()).await.context("opening the audit log")?;
+                if let Some(last) = unclean_end(&store)? {
+                    tracing::warn!(target: "ecrop::audit", %last, "the audit log does not end with a stop: the last run ended without one");
+                    let unclean = NewEntry::new(WHO_SIDECAR, Kind::Lifecycle, "unclean_shutdown")
+                        .outcome(Outcome::Ok { result: None })
+                        .detail(format!(
+                            "the previous run ended without a stop; last entry {last}"
+                        ));
+                    log.record(unclean).await.context("writing the audit log")?;
+                }
                 let started =
                     NewEntry::new(WHO_SIDECAR, Kind::Lifecycle, format!("{command}_started"))
                         .outcome(Outcome::ok(env!("CARGO_PKG_VERSION")));
@@ -168,6 +177,18 @@ impl Observability {
             log.close().await;
         }
     }
+}
+
+/// The last entry of the audit log, described, when it is not the record of a stop: the
+/// previous run was killed or crashed (its signatures requested but not answered stand last).
+fn unclean_end(store: &Store) -> anyhow::Result<Option<String>> {
+    let Some((key, value)) = store.last_with_prefix(ENTRY_PREFIX)? else {
+        return Ok(None);
+    };
+    let entry: Entry = serde_json::from_slice(&value)
+        .with_context(|| format!("reading the last audit entry ({key})"))?;
+    let stopped = entry.kind == Kind::Lifecycle && entry.action.ends_with("_stopped");
+    Ok((!stopped).then(|| format!("seq {} ({} by {})", entry.seq, entry.action, entry.who)))
 }
 
 /// The audit entry of a request refused at the HTTP level.

@@ -112,6 +112,11 @@ impl Proc {
         self.wait_exit()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM without waiting.
     pub fn signal_term(&self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

@@ -1079,9 +1079,21 @@ async fn http_refusals_and_client_changes_reach_their_hooks() {
     assert_eq!(rpc(&url, None, "eth_chainId", json!([])).await.status, 401);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "pad": "x".repeat(200)});
     assert_eq!(post(&url, Some(&bearer(&small)), body.to_string()).await.status, 413);
+    let rebound = reqwest::Client::new()
+        .post(&url)
+        .header("host", "evil.example")
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
     {
         let seen = refusals.lock().unwrap();
-        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!((seen[2].status, seen[2].code), (403, -32099));
+        assert_eq!(seen[2].host.as_deref(), Some("evil.example"));
+        assert!(seen[2].reason.contains("host not allowed (evil.example)"), "{}", seen[2].reason);
         assert_eq!((seen[0].client.as_deref(), seen[0].status, seen[0].code), (None, 401, -40100));
         assert!(seen[0].host.as_deref().unwrap().starts_with("127.0.0.1:"));
         assert!(seen[0].reason.contains("authentication required"), "{}", seen[0].reason);
@@ -1173,4 +1185,39 @@ async fn open_websockets_lose_revoked_and_expired_credentials() {
     tokio::time::sleep(Duration::from_secs(leeway + 3)).await;
     let error = socket.request::<String, _>("eth_chainId", rpc_params![]).await.unwrap_err();
     assert!(error.to_string().contains("token of client ws-jwt expired"), "{error}");
+}
+
+/// A refused notification gets no answer, but the audit log records the refusal; it is never
+/// recorded as an administrative action that took place.
+#[tokio::test]
+async fn refused_notifications_are_recorded_as_refusals() {
+    let chain = anvil().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.json");
+    let reader = bearer(&add_key(&clients, "r", "reader", &[]));
+    let serve = serve(dir.path(), &chain.url(), "", &[]);
+    for method in ["admin_peers", "anvil_mine"] {
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": []});
+        let answer = post(&serve.endpoint, Some(&reader), body.to_string()).await;
+        assert_eq!(answer.status, 200);
+    }
+    // Readable while the sidecar holds the store (the harness puts it next to serve.log).
+    let export = std::process::Command::new(ECROP)
+        .args(["audit", "export", "--format", "jsonl", "--store-path"])
+        .arg(dir.path().join("serve.store"))
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let entries: Vec<Value> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for method in ["admin_peers", "anvil_mine"] {
+        let recorded: Vec<&Value> = entries.iter().filter(|e| e["action"] == method).collect();
+        assert_eq!(recorded.len(), 1, "{method}: {entries:?}");
+        assert_eq!(recorded[0]["kind"], "refusal", "{method}");
+        assert_eq!(recorded[0]["who"], "r");
+        assert_eq!(recorded[0]["outcome"]["code"], -40300, "{method}");
+    }
 }

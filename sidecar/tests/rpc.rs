@@ -668,12 +668,8 @@ fn audited_sends(entries: &[Value]) -> std::collections::BTreeSet<String> {
 }
 
 /// Checks the chain against what the clients were told: every accepted send mined once with
-/// its value, and nothing else from `from`. Returns the accepted sends.
-async fn check_sends(
-    net: &DevNet,
-    from: Address,
-    outcomes: &[(u64, Result<B256, String>)],
-) -> Vec<(u64, B256)> {
+/// its value. Returns the accepted sends.
+async fn check_sends(net: &DevNet, outcomes: &[(u64, Result<B256, String>)]) -> Vec<(u64, B256)> {
     let accepted: Vec<(u64, B256)> =
         outcomes.iter().filter_map(|(v, o)| o.as_ref().ok().map(|h| (*v, *h))).collect();
     let failed = outcomes.len() - accepted.len();
@@ -708,7 +704,7 @@ async fn sigterm_during_a_burst_of_sends_loses_and_duplicates_nothing() {
         tokio::task::spawn_blocking(move || (serve.proc.wait_exit(), serve)).await.unwrap();
     assert_eq!(code, Some(0), "serve did not exit cleanly:\n{}", serve.proc.log());
 
-    let accepted = check_sends(&net, from, &outcomes).await;
+    let accepted = check_sends(&net, &outcomes).await;
     // Nothing reached the chain that was not reported accepted: the account's nonce counts
     // every transaction it ever sent.
     let nonce = provider(&net.upstream).get_transaction_count(from).await.unwrap();
@@ -739,7 +735,7 @@ async fn sigkill_during_a_burst_leaves_every_signature_in_the_audit_log() {
     .await;
     drop(serve);
 
-    let accepted = check_sends(&net, from, &outcomes).await;
+    let accepted = check_sends(&net, &outcomes).await;
     let entries = audit_entries(&store);
     let recorded = audited_sends(&entries);
     for (_, hash) in &accepted {

@@ -32,6 +32,16 @@ use crate::rpc::{
 /// Longest method name quoted in an error message.
 const MAX_QUOTED_METHOD: usize = 64;
 
+/// Marks the (empty) response to a notification that access control refused, with the error a
+/// call would have got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRefused {
+    /// JSON-RPC error code.
+    pub code: i32,
+    /// Why.
+    pub reason: String,
+}
+
 /// The middleware service; place it right outside the passthrough.
 #[derive(Clone, Debug)]
 pub struct AccessControl<S> {
@@ -165,7 +175,13 @@ where
             }
             Err(error) => {
                 tracing::debug!(target: "ecrop::api", reason = %error.message(), "notification refused");
-                Either::Right(std::future::ready(MethodResponse::notification()))
+                // No answer goes out, but the layers outside (the audit log) learn of the refusal.
+                let mut response = MethodResponse::notification();
+                response.extensions_mut().insert(NotificationRefused {
+                    code: error.code(),
+                    reason: error.message().to_owned(),
+                });
+                Either::Right(std::future::ready(response))
             }
         }
     }

@@ -31,7 +31,7 @@ use super::{
     entry::{MAX_DETAIL_BYTES, WHO_UNIDENTIFIED, bound, new_uid},
 };
 use crate::{
-    api::Caller,
+    api::{Caller, middleware::NotificationRefused},
     rpc::{
         error::RESOURCE_UNAVAILABLE,
         params::{CallFacts, SIGNING_METHODS, answer, signing_facts},
@@ -194,18 +194,27 @@ where
         let log = self.log.clone();
         let settings = self.settings.clone();
         async move {
-            // Signing notifications are never executed; administrative ones are relayed and
+            // A refused notification is recorded as a refusal whatever its method. Of the rest,
+            // signing ones are never executed, and administrative ones are relayed and
             // recorded without an outcome (none comes back).
             let method = notification.method_name().to_owned();
-            if !settings.is_admin(&method) || SIGNING_METHODS.contains(&method.as_str()) {
-                return inner.notification(notification).await;
-            }
+            let admin = settings.is_admin(&method) && !SIGNING_METHODS.contains(&method.as_str());
             let caller = notification.extensions().get::<Caller>().cloned();
-            let mut facts = admin_facts(notification.params.as_deref());
-            facts.detail.push("notification".into());
+            let mut facts = if admin {
+                admin_facts(notification.params.as_deref())
+            } else {
+                CallFacts::default()
+            };
             let response = inner.notification(notification).await;
-            let entry =
-                build(Kind::Admin, &method, caller.as_ref(), &Id::Null, facts, Outcome::None);
+            let (kind, outcome) = match response.extensions().get::<NotificationRefused>() {
+                Some(refused) => {
+                    (Kind::Refusal, Outcome::error(i64::from(refused.code), refused.reason.clone()))
+                }
+                None if admin => (Kind::Admin, Outcome::None),
+                None => return response,
+            };
+            facts.detail.push("notification".into());
+            let entry = build(kind, &method, caller.as_ref(), &Id::Null, facts, outcome);
             if let Err(error) = log.record(entry).await {
                 tracing::error!(target: "ecrop::audit", %method, %error, "notification not recorded");
             }

@@ -99,6 +99,7 @@ where
 #[derive(Debug, Clone)]
 pub struct OriginHostFilterLayer {
     rules: std::sync::Arc<OriginHostRules>,
+    access: Option<crate::api::Access>,
 }
 
 /// Which `Origin` and `Host` headers are accepted.
@@ -146,7 +147,14 @@ fn host_name(host: &str) -> &str {
 impl OriginHostFilterLayer {
     /// Filters by `rules`.
     pub fn new(rules: OriginHostRules) -> Self {
-        Self { rules: std::sync::Arc::new(rules) }
+        Self { rules: std::sync::Arc::new(rules), access: None }
+    }
+
+    /// Reports every refusal to `access` ([`crate::api::Access::refused`]), as the other
+    /// refusals before a method are.
+    pub fn reporting_to(mut self, access: crate::api::Access) -> Self {
+        self.access = Some(access);
+        self
     }
 }
 
@@ -154,7 +162,7 @@ impl<S> Layer<S> for OriginHostFilterLayer {
     type Service = OriginHostFilter<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OriginHostFilter { inner, rules: self.rules.clone() }
+        OriginHostFilter { inner, rules: self.rules.clone(), access: self.access.clone() }
     }
 }
 
@@ -165,6 +173,7 @@ impl<S> Layer<S> for OriginHostFilterLayer {
 pub struct OriginHostFilter<S> {
     inner: S,
     rules: std::sync::Arc<OriginHostRules>,
+    access: Option<crate::api::Access>,
 }
 
 impl<S> Service<HttpRequest> for OriginHostFilter<S>
@@ -188,6 +197,16 @@ where
             return Box::pin(self.inner.call(request));
         };
         tracing::debug!(target: "ecrop::rpc", %reason, "request refused");
+        if let Some(access) = &self.access {
+            access.refused(&crate::api::Refusal {
+                client: None,
+                host: header(http::header::HOST).map(str::to_owned),
+                origin: header(http::header::ORIGIN).map(str::to_owned),
+                reason: reason.clone(),
+                code: super::error::FORBIDDEN,
+                status: http::StatusCode::FORBIDDEN.as_u16(),
+            });
+        }
         let body = serde_json::json!({
             "jsonrpc": "2.0", "id": null,
             "error": {"code": super::error::FORBIDDEN, "message": reason},

@@ -145,10 +145,13 @@ pub async fn start(
         .set_rpc_middleware(middleware)
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(http::OriginHostFilterLayer::new(http::OriginHostRules {
-                    origins: settings.allowed_origins.clone(),
-                    hosts: settings.allowed_hosts.clone(),
-                }))
+                .layer(
+                    http::OriginHostFilterLayer::new(http::OriginHostRules {
+                        origins: settings.allowed_origins.clone(),
+                        hosts: settings.allowed_hosts.clone(),
+                    })
+                    .reporting_to(access.clone()),
+                )
                 .layer(http::AuthLayer::new(access))
                 .layer(http::DrainOversizedLayer::new(settings.max_request_bytes)),
         )

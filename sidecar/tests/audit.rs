@@ -213,6 +213,29 @@ async fn verify_names_a_truncated_end() {
     assert!(err.to_string().starts_with("audit chain broken (head names seq 5 ("), "{err}");
 }
 
+/// Cutting the end and moving the head back leaves a consistent chain: only a head hash kept
+/// elsewhere shows it.
+#[tokio::test]
+async fn an_anchor_catches_an_end_cut_with_its_head_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    write_entries(dir.path(), 5).await;
+    let stored = entries(&Store::open(dir.path()).unwrap());
+    let anchor = stored[4].hash.clone();
+    let out = audit(dir.path(), &["verify", "--anchor", &anchor]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("anchor found: seq 5"), "{}", stdout(&out));
+
+    let earlier = Head { seq: 4, hash: stored[3].hash.clone() };
+    tamper(dir.path(), |db| {
+        db.delete(entry_key(5)).unwrap();
+        db.put(HEAD_KEY, serde_json::to_vec(&earlier).unwrap()).unwrap();
+    });
+    assert!(audit(dir.path(), &["verify"]).status.success(), "a consistent cut looks intact");
+    let out = audit(dir.path(), &["verify", "--anchor", &anchor]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not in the audit log"), "{}", stderr(&out));
+}
+
 #[tokio::test]
 async fn verify_reports_a_missing_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -323,6 +346,13 @@ async fn exports_an_empty_range_and_refuses_a_malformed_bound() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
     assert!(stdout(&out).starts_with("seq,time_utc,who,kind,action,"));
+
+    let out = audit(dir.path(), &["export", "--from", "seq:3", "--to", "seq:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--from seq:3 comes after --to seq:1"), "{}", stderr(&out));
+    let out = audit(dir.path(), &["export", "--from", "2026-02-01", "--to", "2026-01-01"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("comes after --to 2026-01-01T00:00:00.000Z"), "{}", stderr(&out));
 
     let out = audit(dir.path(), &["export", "--from", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));

@@ -440,6 +440,9 @@ impl ClientStore {
             }
         };
         watch.version = now;
+        if now.is_none() {
+            tracing::warn!(target: "ecrop::api", path = %self.path.display(), "clients file is gone: every client is refused until it is back");
+        }
         let old = self.snapshot();
         let changes = old.file.changes_to(&file);
         let set = Arc::new(ClientSet::new(file));

@@ -54,6 +54,9 @@ pub enum AuditError {
     /// Writing a group of entries failed; they are not in the log.
     #[error("audit write failed: {0}")]
     Write(String),
+    /// An export could not be written (its destination failed, e.g. a closed pipe).
+    #[error("export not written: {0}")]
+    Export(String),
     /// The log's writer has stopped (closed, or the process is shutting down).
     #[error("audit log closed")]
     Closed,

@@ -31,7 +31,8 @@ const PROGRESS_EVERY: u64 = 100_000;
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain: name every modified, deleted, reordered or inserted entry and a
-    /// cut end; print the head hash to keep elsewhere. Exits non-zero on any break.
+    /// head that does not name the last entry; print the head hash to keep elsewhere, and with
+    /// --anchor check a hash kept earlier. Exits non-zero on any break.
     Verify(VerifyArgs),
     /// Write entries of a range as JSON lines or CSV for a compliance review.
     Export(ExportArgs),
@@ -56,6 +57,12 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// A head hash kept elsewhere earlier (from an earlier verify, or the sidecar's log at
+    /// shutdown): the chain must still hold the entry with this hash. Catches a log rewritten
+    /// consistently, or cut back, since then.
+    #[arg(long, value_name = "HASH")]
+    pub anchor: Option<String>,
 }
 
 /// Export formats.
@@ -131,8 +138,8 @@ pub async fn run(cli: &Cli, command: &AuditCommand) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify(args) => {
             let store = open_store(&args.store, &file)?;
-            let json = args.json;
-            tokio::task::spawn_blocking(move || verify(&store, json)).await?
+            let (json, anchor) = (args.json, args.anchor.clone());
+            tokio::task::spawn_blocking(move || verify(&store, json, anchor.as_deref())).await?
         }
         AuditCommand::Export(args) => {
             let store = open_store(&args.store, &file)?;
@@ -156,7 +163,7 @@ fn open_store(args: &StoreArgs, file: &config::FileConfig) -> anyhow::Result<Sto
     Store::open_secondary(&path).with_context(|| "opening the store for reading".to_owned())
 }
 
-fn verify(store: &Store, json: bool) -> anyhow::Result<()> {
+fn verify(store: &Store, json: bool, anchor: Option<&str>) -> anyhow::Result<()> {
     let report = chain::verify_with(store, |seq| {
         if seq % PROGRESS_EVERY == 0 {
             eprintln!("audit verify: {seq} entries read");
@@ -181,6 +188,29 @@ fn verify(store: &Store, json: bool) -> anyhow::Result<()> {
     }
     let breaks = report.breaks.len() as u64 + report.unlisted_breaks;
     anyhow::ensure!(breaks == 0, "audit log broken: {breaks} breaks in {} entries", report.entries);
+    if let Some(anchor) = anchor {
+        let anchor = anchor.trim().trim_start_matches("0x").to_ascii_lowercase();
+        let mut found = None;
+        chain::read_range(
+            store,
+            Range::default(),
+            |item| {
+                if let Item::Entry(entry) = item
+                    && entry.hash == anchor
+                {
+                    found = Some(entry.seq);
+                }
+                Ok(())
+            },
+            |_| {},
+        )?;
+        match found {
+            Some(seq) => println!("anchor found: seq {seq}; the chain since then is intact"),
+            None => anyhow::bail!(
+                "anchor {anchor} is not in the audit log: the log was rewritten or cut back since it was kept"
+            ),
+        }
+    }
     Ok(())
 }
 
@@ -211,6 +241,15 @@ fn export(
     out: Option<&Path>,
     force: bool,
 ) -> anyhow::Result<()> {
+    match (range.from, range.to) {
+        (Some(Bound::Seq(from)), Some(Bound::Seq(to))) if from > to => {
+            anyhow::bail!("--from seq:{from} comes after --to seq:{to}")
+        }
+        (Some(Bound::TimeMs(from)), Some(Bound::TimeMs(to))) if from > to => {
+            anyhow::bail!("--from {} comes after --to {}", format_time(from), format_time(to))
+        }
+        _ => {}
+    }
     if let Some(path) = out.filter(|p| p.exists() && !force) {
         anyhow::bail!("output file exists ({}); pass --force to replace it", path.display());
     }
@@ -262,8 +301,7 @@ enum Sink {
 
 impl Sink {
     fn write(&mut self, entry: &Entry) -> Result<(), AuditError> {
-        let failed =
-            |e: &dyn std::fmt::Display| AuditError::Write(format!("writing the export: {e}"));
+        let failed = |e: &dyn std::fmt::Display| AuditError::Export(e.to_string());
         match self {
             Self::Jsonl(out) => {
                 let line = JsonLine { entry, time_utc: format_time(entry.time_ms) };

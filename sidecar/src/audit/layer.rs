@@ -121,8 +121,9 @@ where
                 return MethodResponse::error(id, error);
             }
 
-            // A signature is announced on disk before it is made: should the process die before
-            // the answer is recorded, the log still shows the request (same uid, outcome none).
+            // A signature is announced before it is made: should the process die before the
+            // answer is recorded, the log still shows the request (same uid, outcome none). The
+            // announcement is synced with the answer's entry, one disk sync per signature.
             let mut uid = None;
             if signing {
                 let mut requested = build(
@@ -138,7 +139,7 @@ where
                     None => REQUESTED.to_owned(),
                 });
                 let requested_uid = requested.uid.clone();
-                if let Err(error) = log.record(requested).await {
+                if let Err(error) = log.record_unsynced(requested).await {
                     tracing::error!(target: "ecrop::audit", %method, uid = %requested_uid, %error, "signing refused: request not recorded");
                     let error = ErrorObjectOwned::owned(
                         RESOURCE_UNAVAILABLE,

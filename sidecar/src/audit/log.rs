@@ -24,7 +24,8 @@ pub const MAX_GROUP: usize = 512;
 type Reply = oneshot::Sender<Result<u64, AuditError>>;
 
 enum Job {
-    Record(Box<NewEntry>, Option<Reply>),
+    /// An entry, who waits for it, and whether it must be synced before the answer.
+    Record(Box<NewEntry>, Option<Reply>, bool),
     Close(oneshot::Sender<()>),
 }
 
@@ -76,9 +77,20 @@ impl AuditLog {
 
     /// Appends `entry`; returns its seq once it is on disk.
     pub async fn record(&self, entry: NewEntry) -> Result<u64, AuditError> {
+        self.append(entry, true).await
+    }
+
+    /// Appends `entry`; returns its seq once the operating system has it: it survives the
+    /// process dying, and is on disk with the next [`AuditLog::record`] (a power loss before
+    /// that loses it). For the announcement of a signature, whose answer follows synced.
+    pub async fn record_unsynced(&self, entry: NewEntry) -> Result<u64, AuditError> {
+        self.append(entry, false).await
+    }
+
+    async fn append(&self, entry: NewEntry, sync: bool) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Record(Box::new(entry), Some(reply)))
+            .send(Job::Record(Box::new(entry), Some(reply), sync))
             .await
             .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
@@ -88,13 +100,13 @@ impl AuditLog {
     /// queued (queue full, log closed) or written is logged at error level, never silently
     /// lost; [`AuditLog::dropped`] counts the first kind.
     pub fn record_detached(&self, entry: NewEntry) {
-        let Err(error) = self.jobs.try_send(Job::Record(Box::new(entry), None)) else {
+        let Err(error) = self.jobs.try_send(Job::Record(Box::new(entry), None, true)) else {
             return;
         };
         self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         let (reason, entry) = match error {
-            mpsc::error::TrySendError::Full(Job::Record(entry, _)) => ("queue full", entry),
-            mpsc::error::TrySendError::Closed(Job::Record(entry, _)) => ("log closed", entry),
+            mpsc::error::TrySendError::Full(Job::Record(entry, ..)) => ("queue full", entry),
+            mpsc::error::TrySendError::Closed(Job::Record(entry, ..)) => ("log closed", entry),
             _ => return,
         };
         tracing::error!(
@@ -172,11 +184,15 @@ fn read_tip(store: &Store) -> Result<Tip, AuditError> {
 async fn writer(store: Store, mut tip: Tip, mut queue: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     let mut closers = Vec::new();
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut synced = false;
     while let Some(job) = queue.recv().await {
         let mut next = Some(job);
         while let Some(job) = next.take() {
             match job {
-                Job::Record(entry, reply) => group.push((*entry, reply)),
+                Job::Record(entry, reply, sync) => {
+                    synced |= sync;
+                    group.push((*entry, reply));
+                }
                 Job::Close(done) => {
                     // Nothing new is accepted; what is already queued is still written.
                     queue.close();
@@ -188,8 +204,9 @@ async fn writer(store: Store, mut tip: Tip, mut queue: mpsc::Receiver<Job>, shar
             }
         }
         if !group.is_empty() {
-            tip = commit(&store, tip, std::mem::take(&mut group), &shared).await;
+            tip = commit(&store, tip, std::mem::take(&mut group), synced, &shared).await;
         }
+        synced = false;
     }
     shared.writable.store(false, Ordering::Relaxed);
     tracing::info!(target: "ecrop::audit", seq = tip.seq, head = %tip.hash, "audit log closed; keep this head hash to anchor the chain");
@@ -198,12 +215,14 @@ async fn writer(store: Store, mut tip: Tip, mut queue: mpsc::Receiver<Job>, shar
     }
 }
 
-/// Seals `group` after `tip`, writes it with the new head in one synced batch, and answers
-/// every waiting producer. Returns the new tip, or the old one when the write failed.
+/// Seals `group` after `tip`, writes it with the new head in one batch (synced when `sync`),
+/// and answers every waiting producer. Returns the new tip, or the old one when the write
+/// failed.
 async fn commit(
     store: &Store,
     tip: Tip,
     group: Vec<(NewEntry, Option<Reply>)>,
+    sync: bool,
     shared: &Shared,
 ) -> Tip {
     let now = now_ms();
@@ -224,7 +243,7 @@ async fn commit(
     let written = match encode_error {
         Some(reason) => Err(reason),
         None => match batch.put_json(HEAD_KEY, &Head { seq: next.seq, hash: next.hash.clone() }) {
-            Ok(()) => store.write_async(batch).await.map_err(|e| e.to_string()),
+            Ok(()) => store.write_with_async(batch, sync).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
     };

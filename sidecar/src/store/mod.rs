@@ -257,10 +257,17 @@ impl Store {
 
     /// Applies `batch` atomically and syncs it to disk.
     pub fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        // The cursor must not run ahead of what survives a power loss.
+        self.write_with(batch, true)
+    }
+
+    /// Applies `batch` atomically; with `sync`, waits until it is on disk, else until the
+    /// operating system has it (it then survives the process, not a power loss, until the
+    /// next synced write, which syncs it too).
+    pub fn write_with(&self, batch: Batch, sync: bool) -> Result<(), StoreError> {
         let key = batch.first_key.unwrap_or_default();
         let mut options = WriteOptions::default();
-        // The cursor must not run ahead of what survives a power loss.
-        options.set_sync(true);
+        options.set_sync(sync);
         self.db
             .write_opt(batch.inner, &options)
             .map_err(|e| StoreError::Io { key, reason: e.to_string() })
@@ -268,8 +275,13 @@ impl Store {
 
     /// [`Store::write`] on tokio's blocking pool.
     pub async fn write_async(&self, batch: Batch) -> Result<(), StoreError> {
+        self.write_with_async(batch, true).await
+    }
+
+    /// [`Store::write_with`] on tokio's blocking pool.
+    pub async fn write_with_async(&self, batch: Batch, sync: bool) -> Result<(), StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write(batch))
+        tokio::task::spawn_blocking(move || store.write_with(batch, sync))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }

@@ -762,6 +762,7 @@ fn malformed_clients_file_or_roles_stop_serve_with_a_clear_error() {
             .args(["serve", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9"])
             .args(extra)
             .env("SOFTHSM2_CONF", &conf)
+            .current_dir(dir.path())
             .output()
             .unwrap();
         (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
@@ -1171,6 +1172,42 @@ async fn open_websockets_lose_revoked_and_expired_credentials() {
                 let error = error.to_string();
                 assert!(error.contains("-40100") || error.contains("revoked"), "{error}");
                 assert!(error.contains("client ws-key is revoked"), "{error}");
+                break;
+            }
+        }
+    }
+
+    // A credential replaced in the file (same id and role) no longer serves either.
+    let swapped = add_key(&clients, "ws-swap", "reader", &[]);
+    // The new client is served once the sidecar has reloaded the file.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let socket = loop {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", bearer(&swapped).parse().unwrap());
+        match WsClientBuilder::default().set_headers(headers).build(&ws_url).await {
+            Ok(socket) => break socket,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("new client not admitted: {error}"),
+        }
+    };
+    let _: String = socket.request("eth_chainId", rpc_params![]).await.unwrap();
+    let mut file = ecrop::api::clients::ClientsFile::load(&clients).unwrap();
+    let entry = file.clients.iter_mut().find(|c| c.id == "ws-swap").unwrap();
+    let (_, new_hash) = ecrop::api::auth::generate_api_key();
+    entry.credential = ecrop::api::clients::Credential::ApiKey { sha256: new_hash.to_hex() };
+    file.save(&clients).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match socket.request::<String, _>("eth_chainId", rpc_params![]).await {
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "replaced credential still served");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.contains("credential of client ws-swap replaced"), "{error}");
                 break;
             }
         }

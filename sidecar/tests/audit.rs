@@ -223,7 +223,10 @@ async fn an_anchor_catches_an_end_cut_with_its_head_rewritten() {
     let anchor = stored[4].hash.clone();
     let out = audit(dir.path(), &["verify", "--anchor", &anchor]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("anchor found: seq 5"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("anchor: seq 5;"), "{}", stdout(&out));
+    let out = audit(dir.path(), &["verify", "--json", "--anchor", &anchor]);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["anchor"]["seq"], 5, "{report}");
 
     let earlier = Head { seq: 4, hash: stored[3].hash.clone() };
     tamper(dir.path(), |db| {
@@ -234,6 +237,10 @@ async fn an_anchor_catches_an_end_cut_with_its_head_rewritten() {
     let out = audit(dir.path(), &["verify", "--anchor", &anchor]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not in the audit log"), "{}", stderr(&out));
+    let out = audit(dir.path(), &["verify", "--json", "--anchor", &anchor]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["anchor"]["seq"], Value::Null, "{report}");
 }
 
 #[tokio::test]

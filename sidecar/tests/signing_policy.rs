@@ -243,6 +243,7 @@ fn run_with_policy(dir: &Path, args: &[&str], policy: &str) -> (i32, String) {
         .arg(&config)
         .args(args)
         .env("ECROP_PIN_ENV", "ECROP_TEST_NO_PIN")
+        .current_dir(dir)
         .output()
         .unwrap();
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())

@@ -144,10 +144,11 @@ pub struct Admitted {
 /// What the credential of a request or connection allows over time, checked again on every
 /// call ([`Access::still_valid`]): a WebSocket opened with a credential stops being served when
 /// the client is revoked or its token expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    /// Whether a credential was presented (false for dev loopback access without one).
-    pub credential: bool,
+    /// The client's credential as the clients file held it at admission (a key's hash or a
+    /// JWT public key, never a secret); none for dev loopback access without credentials.
+    pub credential: Option<clients::Credential>,
     /// When the credential expires (unix seconds), for a JWT.
     pub expires_at: Option<u64>,
 }
@@ -242,7 +243,7 @@ impl Access {
                         role: roles::DEV_ROLE.to_owned(),
                     };
                     let limiter = self.limiter(&caller, None);
-                    let session = Session { credential: false, expires_at: None };
+                    let session = Session { credential: None, expires_at: None };
                     Ok(Admitted { caller, limiter, session })
                 }
                 AccessMode::Required => Err(AuthError::Missing),
@@ -253,7 +254,10 @@ impl Access {
         let client = authenticated.client;
         let caller = Caller { client: client.id.clone(), role: client.role.clone() };
         let limiter = self.limiter(&caller, client.limits.as_ref());
-        let session = Session { credential: true, expires_at: authenticated.expires_at };
+        let session = Session {
+            credential: Some(client.credential.clone()),
+            expires_at: authenticated.expires_at,
+        };
         Ok(Admitted { caller, limiter, session })
     }
 
@@ -264,12 +268,12 @@ impl Access {
         let Some(session) = session else {
             return Err("no session".to_owned());
         };
-        if !session.credential {
+        let Some(credential) = &session.credential else {
             return match self.mode {
                 AccessMode::DevLoopback => Ok(()),
                 AccessMode::Required => Err("no credential".to_owned()),
             };
-        }
+        };
         if let Some(expires_at) = session.expires_at {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -280,6 +284,9 @@ impl Access {
         }
         let set = self.clients.current();
         match set.file.get(&caller.client) {
+            Some(entry) if entry.active() && entry.credential != *credential => {
+                Err(format!("credential of client {} replaced; authenticate again", caller.client))
+            }
             Some(entry) if entry.active() && entry.role == caller.role => Ok(()),
             Some(entry) if entry.active() => {
                 Err(format!("client {} changed role; authenticate again", caller.client))

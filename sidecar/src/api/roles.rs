@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 
 /// Methods that are not signing but submit work to the network; a role must name each
 /// exactly.
-pub const EXACT_ONLY_METHODS: [&str; 8] = [
+pub const EXACT_ONLY_METHODS: [&str; 9] = [
     "eth_signTypedData_v3",
     "eth_signTypedData",
     "eth_sendRawTransaction",
     "eth_sendRawTransactionSync",
     "eth_sendRawTransactionConditional",
+    // Development nodes (anvil) sign this one with an account they unlock.
+    "eth_sendUnsignedTransaction",
     "eth_submitWork",
     "eth_submitHashrate",
     "eth_sendRawPrivateTransaction",

@@ -169,8 +169,16 @@ fn verify(store: &Store, json: bool, anchor: Option<&str>) -> anyhow::Result<()>
             eprintln!("audit verify: {seq} entries read");
         }
     })?;
+    let anchor = match anchor {
+        Some(hash) => Some(find_anchor(store, hash)?),
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some((hash, found)), Some(object)) = (&anchor, value.as_object_mut()) {
+            object.insert("anchor".into(), serde_json::json!({"hash": hash, "seq": found}));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         for found in &report.breaks {
             println!("BROKEN {found}");
@@ -182,36 +190,47 @@ fn verify(store: &Store, json: bool, anchor: Option<&str>) -> anyhow::Result<()>
             Some(head) => println!("head: seq {} hash {}", head.seq, head.hash),
             None => println!("head: none (empty log)"),
         }
-        if report.is_intact() {
+        match &anchor {
+            Some((_, Some(seq))) => {
+                println!(
+                    "anchor: seq {seq}; the entries up to it are as they were when it was kept"
+                )
+            }
+            Some((hash, None)) => println!("BROKEN anchor {hash} is not in the audit log"),
+            None => {}
+        }
+        if report.is_intact() && !matches!(anchor, Some((_, None))) {
             println!("audit log intact: {} entries", report.entries);
         }
     }
     let breaks = report.breaks.len() as u64 + report.unlisted_breaks;
     anyhow::ensure!(breaks == 0, "audit log broken: {breaks} breaks in {} entries", report.entries);
-    if let Some(anchor) = anchor {
-        let anchor = anchor.trim().trim_start_matches("0x").to_ascii_lowercase();
-        let mut found = None;
-        chain::read_range(
-            store,
-            Range::default(),
-            |item| {
-                if let Item::Entry(entry) = item
-                    && entry.hash == anchor
-                {
-                    found = Some(entry.seq);
-                }
-                Ok(())
-            },
-            |_| {},
-        )?;
-        match found {
-            Some(seq) => println!("anchor found: seq {seq}; the chain since then is intact"),
-            None => anyhow::bail!(
-                "anchor {anchor} is not in the audit log: the log was rewritten or cut back since it was kept"
-            ),
-        }
+    if let Some((hash, None)) = anchor {
+        anyhow::bail!(
+            "anchor {hash} is not in the audit log: the log was rewritten or cut back since it was kept"
+        );
     }
     Ok(())
+}
+
+/// The seq of the entry whose hash is `anchor` (normalised: no `0x`, lowercase), if any.
+fn find_anchor(store: &Store, anchor: &str) -> anyhow::Result<(String, Option<u64>)> {
+    let anchor = anchor.trim().trim_start_matches("0x").to_ascii_lowercase();
+    let mut found = None;
+    chain::read_range(
+        store,
+        Range::default(),
+        |item| {
+            if let Item::Entry(entry) = item
+                && entry.hash == anchor
+            {
+                found = Some(entry.seq);
+            }
+            Ok(())
+        },
+        |_| {},
+    )?;
+    Ok((anchor, found))
 }
 
 /// Columns of the CSV export.

@@ -127,103 +127,108 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     // The dev network's own store: audit log and webhook deliveries.
     let store = crate::store::Store::open(&paths.data_dir.join("store"))?;
     let observe = super::observe::Observability::start(&file, store, "dev").await?;
-    let mut access = super::api_clients::access(
-        &file,
-        &args.api,
-        &rpc_settings,
-        crate::api::AccessMode::DevLoopback,
-        observe.client_changes(),
-    )?;
-    if let Some(hook) = observe.refusal_hook() {
-        access = access.with_refusal_hook(hook);
-    }
-    observe.clients_loaded(access.clients()).await?;
-
-    let mut anvil_args = Vec::new();
-    if let Some(genesis) = &args.genesis {
-        let init = anvil_genesis(genesis, &paths.data_dir)?;
-        anvil_args = vec!["--init".to_owned(), init.display().to_string()];
-        let deployment = genesis.with_file_name("deployment.json");
-        if deployment.is_file() {
-            let copy = paths.data_dir.join("deployment.json");
-            std::fs::copy(&deployment, &copy)
-                .with_context(|| format!("copying {}", deployment.display()))?;
-            eprintln!("contract addresses of the genesis in {}", copy.display());
+    // From here on, the log records how the run ended, a failed start included.
+    let outcome = async {
+        let mut access = super::api_clients::access(
+            &file,
+            &args.api,
+            &rpc_settings,
+            crate::api::AccessMode::DevLoopback,
+            observe.client_changes(),
+        )?;
+        if let Some(hook) = observe.refusal_hook() {
+            access = access.with_refusal_hook(hook);
         }
-    }
-    eprintln!("starting anvil...");
-    let anvil = Anvil::start(&args.anvil, &anvil_args).await?;
-    for key in &keys {
-        anvil.fund(key.address, U256::from(DEV_FUNDING_WEI)).await?;
-    }
+        observe.clients_loaded(access.clients()).await?;
 
-    let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
-    let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
-    let keyring = Keyring::new(token_config);
-    let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
-        Box::new(ops::server::UpstreamCheck(upstream.clone())),
-        Box::new(ops::server::TokenCheck(keyring.clone())),
-    ];
-    checks.extend(observe.readiness_check());
-    let ops_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.ops_port));
-    let ops_server = match ops::OpsServer::start(ops_listen, ops::metrics::global(), checks).await {
-        Ok(server) => server,
-        Err(e) => {
-            anvil.stop().await;
-            observe.stop().await;
-            return Err(e).context("starting the ops endpoint; choose another --ops-port");
-        }
-    };
-    let wallet = Arc::new(Wallet::new(keyring, upstream).with_signing_policy(signing));
-    let chain_id = wallet.chain_id().await?;
-    let server =
-        match rpc::start(&rpc_settings, wallet, access, observe.observers(&rpc_settings)).await {
-            Ok(server) => server,
-            Err(e) => {
-                anvil.stop().await;
-                ops_server.stop().await;
-                observe.stop().await;
-                return Err(e).with_context(|| {
-                    format!("port {} is taken? choose another with --rpc-port", args.rpc_port)
-                });
+        let mut anvil_args = Vec::new();
+        if let Some(genesis) = &args.genesis {
+            let init = anvil_genesis(genesis, &paths.data_dir)?;
+            anvil_args = vec!["--init".to_owned(), init.display().to_string()];
+            let deployment = genesis.with_file_name("deployment.json");
+            if deployment.is_file() {
+                let copy = paths.data_dir.join("deployment.json");
+                std::fs::copy(&deployment, &copy)
+                    .with_context(|| format!("copying {}", deployment.display()))?;
+                eprintln!("contract addresses of the genesis in {}", copy.display());
             }
-        };
-    let endpoint = format!("http://{}", server.local_addr());
+        }
+        eprintln!("starting anvil...");
+        let anvil = Anvil::start(&args.anvil, &anvil_args).await?;
+        for key in &keys {
+            anvil.fund(key.address, U256::from(DEV_FUNDING_WEI)).await?;
+        }
 
-    println!("ecrop dev network");
-    println!("  data dir   {}", paths.data_dir.display());
-    println!("  token      {DEV_TOKEN_LABEL} (SOFTHSM2_CONF={})", paths.softhsm_conf.display());
-    println!("  user PIN   in {}", paths.user_pin.display());
-    println!("  upstream   {} (anvil, chain id {chain_id})", anvil.url());
-    println!("  endpoint   {endpoint} (HTTP and WebSocket)");
-    println!("  ops        http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
-    println!(
-        "  audit log  {store} (check it: ecrop audit verify --store-path {store})",
-        store = paths.data_dir.join("store").display()
-    );
-    println!("  accounts");
-    for key in &keys {
+        let upstream_settings = super::upstream_settings(&file, Some(&anvil.url()), &args.limits)?;
+        let upstream = Arc::new(Upstream::new(upstream_settings, rpc_settings.max_response_bytes)?);
+        let keyring = Keyring::new(token_config);
+        let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
+            Box::new(ops::server::UpstreamCheck(upstream.clone())),
+            Box::new(ops::server::TokenCheck(keyring.clone())),
+        ];
+        checks.extend(observe.readiness_check());
+        let ops_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, args.ops_port));
+        let ops_server =
+            match ops::OpsServer::start(ops_listen, ops::metrics::global(), checks).await {
+                Ok(server) => server,
+                Err(e) => {
+                    anvil.stop().await;
+                    return Err(e).context("starting the ops endpoint; choose another --ops-port");
+                }
+            };
+        let wallet = Arc::new(Wallet::new(keyring, upstream).with_signing_policy(signing));
+        let chain_id = wallet.chain_id().await?;
+        let server =
+            match rpc::start(&rpc_settings, wallet, access, observe.observers(&rpc_settings)).await
+            {
+                Ok(server) => server,
+                Err(e) => {
+                    anvil.stop().await;
+                    ops_server.stop().await;
+                    return Err(e).with_context(|| {
+                        format!("port {} is taken? choose another with --rpc-port", args.rpc_port)
+                    });
+                }
+            };
+        let endpoint = format!("http://{}", server.local_addr());
+
+        println!("ecrop dev network");
+        println!("  data dir   {}", paths.data_dir.display());
+        println!("  token      {DEV_TOKEN_LABEL} (SOFTHSM2_CONF={})", paths.softhsm_conf.display());
+        println!("  user PIN   in {}", paths.user_pin.display());
+        println!("  upstream   {} (anvil, chain id {chain_id})", anvil.url());
+        println!("  endpoint   {endpoint} (HTTP and WebSocket)");
+        println!("  ops        http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
         println!(
-            "    {:<8} {}  {} ETH",
-            key.label,
-            key.address,
-            ether(U256::from(DEV_FUNDING_WEI))
+            "  audit log  {store} (check it: ecrop audit verify --store-path {store})",
+            store = paths.data_dir.join("store").display()
         );
+        println!("  accounts");
+        for key in &keys {
+            println!(
+                "    {:<8} {}  {} ETH",
+                key.label,
+                key.address,
+                ether(U256::from(DEV_FUNDING_WEI))
+            );
+        }
+
+        let outcome = if args.demo {
+            demo(&endpoint, &keys).await
+        } else {
+            println!("Press Ctrl-C to stop.");
+            super::serve::shutdown_signal().await;
+            eprintln!("stopping...");
+            Ok(())
+        };
+
+        server.stop().await;
+        ops_server.stop().await;
+        anvil.stop().await;
+        outcome
     }
-
-    let outcome = if args.demo {
-        demo(&endpoint, &keys).await
-    } else {
-        println!("Press Ctrl-C to stop.");
-        super::serve::shutdown_signal().await;
-        eprintln!("stopping...");
-        Ok(())
-    };
-
-    server.stop().await;
-    observe.stop().await;
-    ops_server.stop().await;
-    anvil.stop().await;
+    .await;
+    observe.stop(outcome.as_ref().err()).await;
     outcome
 }
 

@@ -161,16 +161,22 @@ impl Observability {
         Ok(())
     }
 
-    /// Records the stop, writes everything queued and stops the webhooks (their pending
-    /// deliveries stay stored). Call after the endpoint has stopped.
-    pub async fn stop(self) {
+    /// Records the stop (with `failure`, when the run ended with an error, a failed start
+    /// included), writes everything queued and stops the webhooks (their pending deliveries
+    /// stay stored). Call after the endpoint has stopped.
+    pub async fn stop(self, failure: Option<&anyhow::Error>) {
         if let Some(webhooks) = self.webhooks {
             webhooks.stop().await;
         }
         if let Some(log) = self.audit {
+            let outcome = match failure {
+                // Exit status 1, as the process reports it.
+                Some(error) => Outcome::error(1, format!("{error:#}")),
+                None => Outcome::Ok { result: None },
+            };
             let stopped =
                 NewEntry::new(WHO_SIDECAR, Kind::Lifecycle, format!("{}_stopped", self.command))
-                    .outcome(Outcome::Ok { result: None });
+                    .outcome(outcome);
             if let Err(error) = log.record(stopped).await {
                 tracing::error!(target: "ecrop::audit", %error, "stop not recorded");
             }

@@ -238,93 +238,98 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the store directory ({})", store_path.display()))?;
     let store = Store::open(&store_path)?;
     let observe = Observability::start(&file, store.clone(), "serve").await?;
-    let permissioning =
-        start_permissioning(&file.permissioning, upstream.url().as_str(), store.clone()).await?;
+    // From here on, the log records how the run ended, a failed start included.
+    let outcome = async {
+        let permissioning =
+            start_permissioning(&file.permissioning, upstream.url().as_str(), store.clone()).await?;
 
-    let metrics = ops::metrics::global();
-    let max_lag = file.ops.max_follower_lag_blocks();
-    let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
-        Box::new(ops::server::UpstreamCheck(upstream.clone())),
-        Box::new(ops::server::TokenCheck(keyring.clone())),
-    ];
-    checks.extend(observe.readiness_check());
-    let notifier = observe.notifier();
-    let monitor = permissioning.as_ref().map(|perm| {
-        ops::watch::FollowerMonitor::spawn(
-            perm.follower.status(),
-            Some(upstream.clone()),
-            Arc::new(notifier.clone()),
-            metrics,
-            max_lag,
-        )
-    });
-    if let Some(monitor) = &monitor {
-        checks.push(Box::new(ops::server::FollowerCheck::new(monitor.lag(), max_lag)));
-    }
-    let chain_events = notifier.wants(ops::EventKind::CustodyWithdrawalRequested)
-        || notifier.wants(ops::EventKind::RoleGranted);
-    let watcher = match ops::watch::ChainWatchConfig::from_ops(&file.ops)? {
-        Some(watch) if chain_events => Some(ops::watch::ChainWatcher::spawn(
-            watch,
-            upstream.clone(),
-            store.clone(),
-            Arc::new(notifier.clone()),
-        )?),
-        _ => None,
-    };
-    let ops_listen = args.ops_listen.unwrap_or_else(|| file.ops.listen());
-    let ops_server = ops::OpsServer::start(ops_listen, metrics, checks)
-        .await
-        .context("starting the ops endpoint (/metrics, /healthz, /readyz)")?;
-
-    tracing::info!(target: "ecrop::wallet", keys = signing.key_count(), default = ?signing.default_rule(), "signing policy");
-    let mut wallet = Wallet::new(keyring, upstream).with_signing_policy(signing);
-    if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
-        wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
-    }
-    let mut access = super::api_clients::access(
-        &file,
-        &args.api,
-        &rpc_settings,
-        crate::api::AccessMode::Required,
-        observe.client_changes(),
-    )?;
-    if let Some(hook) = observe.refusal_hook() {
-        access = access.with_refusal_hook(hook);
-    }
-    observe.clients_loaded(access.clients()).await?;
-    let server =
-        rpc::start(&rpc_settings, Arc::new(wallet), access, observe.observers(&rpc_settings))
-            .await
-            .context("starting the JSON-RPC endpoint")?;
-    println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());
-    println!("ecrop ops on http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
-    if let Some(perm) = &permissioning {
-        println!("ecrop decisions on http://{}", perm.decisions.local_addr());
-    }
-
-    shutdown_signal().await;
-    tracing::info!(target: "ecrop::rpc", "shutting down; finishing calls in flight");
-    // The endpoint first: calls in flight are answered (and recorded) before anything they
-    // use stops.
-    server.stop().await;
-    if let Some(watcher) = watcher {
-        watcher.stop().await;
-    }
-    if let Some(monitor) = monitor {
-        monitor.stop().await;
-    }
-    if let Some(perm) = permissioning {
-        if let Some(stop) = &perm.sync_shutdown {
-            let _ = stop.send(true);
+        let metrics = ops::metrics::global();
+        let max_lag = file.ops.max_follower_lag_blocks();
+        let mut checks: Vec<Box<dyn ops::ReadinessCheck>> = vec![
+            Box::new(ops::server::UpstreamCheck(upstream.clone())),
+            Box::new(ops::server::TokenCheck(keyring.clone())),
+        ];
+        checks.extend(observe.readiness_check());
+        let notifier = observe.notifier();
+        let monitor = permissioning.as_ref().map(|perm| {
+            ops::watch::FollowerMonitor::spawn(
+                perm.follower.status(),
+                Some(upstream.clone()),
+                Arc::new(notifier.clone()),
+                metrics,
+                max_lag,
+            )
+        });
+        if let Some(monitor) = &monitor {
+            checks.push(Box::new(ops::server::FollowerCheck::new(monitor.lag(), max_lag)));
         }
-        perm.decisions.stop().await;
-        perm.follower.stop().await;
+        let chain_events = notifier.wants(ops::EventKind::CustodyWithdrawalRequested)
+            || notifier.wants(ops::EventKind::RoleGranted);
+        let watcher = match ops::watch::ChainWatchConfig::from_ops(&file.ops)? {
+            Some(watch) if chain_events => Some(ops::watch::ChainWatcher::spawn(
+                watch,
+                upstream.clone(),
+                store.clone(),
+                Arc::new(notifier.clone()),
+            )?),
+            _ => None,
+        };
+        let ops_listen = args.ops_listen.unwrap_or_else(|| file.ops.listen());
+        let ops_server = ops::OpsServer::start(ops_listen, metrics, checks)
+            .await
+            .context("starting the ops endpoint (/metrics, /healthz, /readyz)")?;
+
+        tracing::info!(target: "ecrop::wallet", keys = signing.key_count(), default = ?signing.default_rule(), "signing policy");
+        let mut wallet = Wallet::new(keyring, upstream).with_signing_policy(signing);
+        if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
+            wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
+        }
+        let mut access = super::api_clients::access(
+            &file,
+            &args.api,
+            &rpc_settings,
+            crate::api::AccessMode::Required,
+            observe.client_changes(),
+        )?;
+        if let Some(hook) = observe.refusal_hook() {
+            access = access.with_refusal_hook(hook);
+        }
+        observe.clients_loaded(access.clients()).await?;
+        let server =
+            rpc::start(&rpc_settings, Arc::new(wallet), access, observe.observers(&rpc_settings))
+                .await
+                .context("starting the JSON-RPC endpoint")?;
+        println!("ecrop listening on http://{} (HTTP and WebSocket)", server.local_addr());
+        println!("ecrop ops on http://{} (/metrics, /healthz, /readyz)", ops_server.local_addr());
+        if let Some(perm) = &permissioning {
+            println!("ecrop decisions on http://{}", perm.decisions.local_addr());
+        }
+
+        shutdown_signal().await;
+        tracing::info!(target: "ecrop::rpc", "shutting down; finishing calls in flight");
+        // The endpoint first: calls in flight are answered (and recorded) before anything they
+        // use stops.
+        server.stop().await;
+        if let Some(watcher) = watcher {
+            watcher.stop().await;
+        }
+        if let Some(monitor) = monitor {
+            monitor.stop().await;
+        }
+        if let Some(perm) = permissioning {
+            if let Some(stop) = &perm.sync_shutdown {
+                let _ = stop.send(true);
+            }
+            perm.decisions.stop().await;
+            perm.follower.stop().await;
+        }
+        ops_server.stop().await;
+        anyhow::Ok(())
     }
-    observe.stop().await;
-    ops_server.stop().await;
+    .await;
+    observe.stop(outcome.as_ref().err()).await;
     tracing::info!(target: "ecrop::rpc", "stopped");
-    Ok(())
+    outcome
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

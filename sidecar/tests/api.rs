@@ -1227,7 +1227,7 @@ async fn open_websockets_lose_revoked_and_expired_credentials() {
 /// A refused notification gets no answer, but the audit log records the refusal; it is never
 /// recorded as an administrative action that took place.
 #[tokio::test]
-async fn refused_notifications_are_recorded_as_refusals() {
+async fn refused_notifications_and_signing_calls_are_recorded_as_refusals_only() {
     let chain = anvil().await;
     let dir = tempfile::tempdir().unwrap();
     let clients = dir.path().join("clients.json");
@@ -1238,6 +1238,16 @@ async fn refused_notifications_are_recorded_as_refusals() {
         let answer = post(&serve.endpoint, Some(&reader), body.to_string()).await;
         assert_eq!(answer.status, 200);
     }
+    // A signing call the role refuses is a refusal only: no signature was announced.
+    let someone = Address::repeat_byte(0x11);
+    let refused = rpc(
+        &serve.endpoint,
+        Some(&reader),
+        "eth_sendTransaction",
+        json!([{"from": someone, "to": someone}]),
+    )
+    .await;
+    assert_eq!(refused.body["error"]["code"], -40300, "{}", refused.body);
     // Readable while the sidecar holds the store (the harness puts it next to serve.log).
     let export = std::process::Command::new(ECROP)
         .args(["audit", "export", "--format", "jsonl", "--store-path"])
@@ -1250,6 +1260,10 @@ async fn refused_notifications_are_recorded_as_refusals() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
+    let sends: Vec<&Value> =
+        entries.iter().filter(|e| e["action"] == "eth_sendTransaction").collect();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0]["kind"], "refusal");
     for method in ["admin_peers", "anvil_mine"] {
         let recorded: Vec<&Value> = entries.iter().filter(|e| e["action"] == method).collect();
         assert_eq!(recorded.len(), 1, "{method}: {entries:?}");

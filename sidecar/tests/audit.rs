@@ -494,7 +494,11 @@ async fn server(log: AuditLog) -> (ServerHandle, String, Arc<AtomicUsize>) {
     let sends = Arc::new(AtomicUsize::new(0));
     let mut module = RpcModule::new(sends.clone());
     module
-        .register_method("eth_sendTransaction", |params, sends, _| {
+        .register_async_method("eth_sendTransaction", |params, sends, extensions| async move {
+            // As the sidecar's signing methods do: announce, then sign.
+            if let Some(announcement) = extensions.get::<Arc<ecrop::audit::Announcement>>() {
+                announcement.announce().await?;
+            }
             sends.fetch_add(1, Ordering::SeqCst);
             let (tx,): (Value,) = params.parse()?;
             if tx["to"] == "0x00000000000000000000000000000000000000ff" {

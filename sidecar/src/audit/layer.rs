@@ -41,6 +41,38 @@ use crate::{
 /// Detail of the entry written before a signing call is served.
 pub const REQUESTED: &str = "stage=requested";
 
+/// The entry announcing a signature, put into a signing call's extensions by [`Audit`]. The
+/// signing method calls [`Announcement::announce`] before it uses a key; a call refused before
+/// it reaches the method is recorded as a refusal only.
+#[derive(Debug)]
+pub struct Announcement {
+    log: AuditLog,
+    uid: String,
+    entry: std::sync::Mutex<Option<NewEntry>>,
+}
+
+impl Announcement {
+    fn new(log: AuditLog, entry: NewEntry) -> Self {
+        Self { log, uid: entry.uid.clone(), entry: std::sync::Mutex::new(Some(entry)) }
+    }
+
+    /// Writes the announcement (once; later calls do nothing) and returns when the operating
+    /// system has it. A failure refuses the signature: nothing is signed unrecorded.
+    pub async fn announce(&self) -> Result<(), ErrorObjectOwned> {
+        let entry = match self.entry.lock() {
+            Ok(mut entry) => entry.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(entry) = entry else {
+            return Ok(());
+        };
+        self.log.record_unsynced(entry).await.map(drop).map_err(|error| {
+            tracing::error!(target: "ecrop::audit", uid = %self.uid, %error, "signing refused: request not recorded");
+            ErrorObjectOwned::owned(RESOURCE_UNAVAILABLE, AUDIT_UNAVAILABLE, None::<()>)
+        })
+    }
+}
+
 /// Message of the refusal given to signing calls while the log cannot write.
 pub const AUDIT_UNAVAILABLE: &str = "audit log unavailable; signing suspended";
 
@@ -121,11 +153,13 @@ where
                 return MethodResponse::error(id, error);
             }
 
-            // A signature is announced before it is made: should the process die before the
-            // answer is recorded, the log still shows the request (same uid, outcome none). The
-            // announcement is synced with the answer's entry, one disk sync per signature.
-            let mut uid = None;
-            if signing {
+            // A signature is announced before it is made, by the signing method itself once
+            // access control let the call through ([`Announcement`]): should the process die
+            // before the answer is recorded, the log still shows the request (same uid,
+            // outcome none). The announcement is synced with the answer's entry, one disk sync
+            // per signature.
+            let mut request = request;
+            let announcement = signing.then(|| {
                 let mut requested = build(
                     Kind::Signature,
                     &method,
@@ -138,18 +172,10 @@ where
                     Some(detail) => format!("{detail} {REQUESTED}"),
                     None => REQUESTED.to_owned(),
                 });
-                let requested_uid = requested.uid.clone();
-                if let Err(error) = log.record_unsynced(requested).await {
-                    tracing::error!(target: "ecrop::audit", %method, uid = %requested_uid, %error, "signing refused: request not recorded");
-                    let error = ErrorObjectOwned::owned(
-                        RESOURCE_UNAVAILABLE,
-                        AUDIT_UNAVAILABLE,
-                        None::<()>,
-                    );
-                    return MethodResponse::error(id, error);
-                }
-                uid = Some(requested_uid);
-            }
+                let announcement = Arc::new(Announcement::new(log.clone(), requested));
+                request.extensions_mut().insert(announcement.clone());
+                announcement
+            });
 
             let response = inner.call(request).await;
 
@@ -165,8 +191,8 @@ where
             };
             let outcome = outcome_of(&method, &response);
             let mut entry = build(kind, &method, caller.as_ref(), &id, facts, outcome);
-            if let Some(requested) = uid {
-                entry.uid = requested;
+            if let Some(announcement) = announcement {
+                entry.uid = announcement.uid.clone();
             }
             let uid = entry.uid.clone();
             match log.record(entry).await {

@@ -30,7 +30,7 @@ pub mod log;
 use serde::Deserialize;
 
 pub use entry::{Entry, Head, Kind, NewEntry, Outcome};
-pub use layer::AuditLayer;
+pub use layer::{Announcement, AuditLayer};
 pub use log::AuditLog;
 
 use crate::{config::ConfigError, store::StoreError};

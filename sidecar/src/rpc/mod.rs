@@ -197,6 +197,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
     module
         .register_async_method("eth_sendTransaction", |params, wallet, extensions| async move {
             let request = transaction_param(&params)?;
+            announce(&extensions).await?;
             let caller = extensions.get::<Caller>();
             wallet.send_transaction(request, caller).await.map_err(error::wallet_error)
         })
@@ -205,6 +206,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
     module
         .register_async_method("eth_signTransaction", |params, wallet, extensions| async move {
             let request = transaction_param(&params)?;
+            announce(&extensions).await?;
             let caller = extensions.get::<Caller>();
             wallet.sign_transaction(request, caller).await.map_err(error::wallet_error)
         })
@@ -213,6 +215,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
     module
         .register_async_method("eth_sign", |params, wallet, extensions| async move {
             let (address, message): (Address, Bytes) = params.parse()?;
+            announce(&extensions).await?;
             let caller = extensions.get::<Caller>();
             let signature = wallet
                 .sign_message(address, &message, caller)
@@ -234,6 +237,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
                     (message, address)
                 }
             };
+            announce(&extensions).await?;
             let caller = extensions.get::<Caller>();
             let signature = wallet
                 .sign_message(address, &message, caller)
@@ -247,6 +251,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
         .register_async_method("eth_signTypedData_v4", |params, wallet, extensions| async move {
             let (address, data): (Address, serde_json::Value) = params.parse()?;
             let data = typed_data_param(data)?;
+            announce(&extensions).await?;
             let caller = extensions.get::<Caller>();
             let signature =
                 wallet.sign_typed_data(address, data, caller).await.map_err(error::wallet_error)?;
@@ -255,6 +260,15 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
         .map_err(register)?;
 
     Ok(module)
+}
+
+/// Announces the signature a call is about to make in the audit log, when the log is on
+/// ([`crate::audit::Announcement`]); refuses the call when the announcement cannot be written.
+async fn announce(extensions: &jsonrpsee::Extensions) -> Result<(), ErrorObjectOwned> {
+    match extensions.get::<Arc<crate::audit::Announcement>>() {
+        Some(announcement) => announcement.announce().await,
+        None => Ok(()),
+    }
 }
 
 /// The single transaction object of `eth_sendTransaction` / `eth_signTransaction`.

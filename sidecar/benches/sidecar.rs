@@ -327,7 +327,7 @@ async fn send_comparison(
         us(open_p99)
     );
     println!(
-        "| API key, permission matrix, audit log (synced to disk per group) | {guarded_rate:.0} | {} | {} | {:.2} | {:.2} |\n",
+        "| API key, permission matrix, audit log (two entries per send, one disk sync) | {guarded_rate:.0} | {} | {} | {:.2} | {:.2} |\n",
         us(guarded_p50),
         us(guarded_p99),
         guarded_rate / open_rate,

@@ -944,12 +944,18 @@ async fn a_refused_send_reaches_webhook_metrics_and_audit_log() {
         .output()
         .unwrap();
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    let refusal = String::from_utf8(export.stdout)
+    let sends: Vec<Value> = String::from_utf8(export.stdout)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .find(|entry| entry["action"] == "eth_sendTransaction")
-        .expect("the refused send in the audit log");
+        .filter(|entry| entry["action"] == "eth_sendTransaction")
+        .collect();
+    // The signing method announced the signature, then the policy refused it: one uid.
+    assert_eq!(sends.len(), 2, "{sends:?}");
+    let (requested, refusal) = (&sends[0], &sends[1]);
+    assert_eq!(requested["kind"], "signature");
+    assert_eq!(requested["outcome"]["status"], "none");
+    assert_eq!(requested["uid"], refusal["uid"]);
     assert_eq!(refusal["kind"], "refusal");
     assert_eq!(refusal["who"], "dev");
     assert_eq!(refusal["outcome"]["code"], -32003);

@@ -1122,6 +1122,26 @@ async fn http_refusals_and_client_changes_reach_their_hooks() {
     server.stop().await;
 }
 
+/// Calls over `socket` until one is refused (the sidecar reloads the clients file about once
+/// a second), and checks the refusal names `reason`.
+async fn refused_once_reloaded(socket: &jsonrpsee::ws_client::WsClient, reason: &str) {
+    use jsonrpsee::{core::client::ClientT, rpc_params};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match socket.request::<String, _>("eth_chainId", rpc_params![]).await {
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "still served; expected: {reason}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.contains("-40100") && error.contains(reason), "{error}");
+                return;
+            }
+        }
+    }
+}
+
 /// A WebSocket outlives the check made when it opened: every call checks the credential
 /// again, so revoking the client or the expiry of its token ends what the socket may do.
 #[tokio::test]
@@ -1161,21 +1181,7 @@ async fn open_websockets_lose_revoked_and_expired_credentials() {
     let chain_id: String = socket.request("eth_chainId", rpc_params![]).await.unwrap();
     assert_eq!(chain_id, "0x7a69");
     clients_ok(&clients, &["revoke", "ws-key"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match socket.request::<String, _>("eth_chainId", rpc_params![]).await {
-            Ok(_) => {
-                assert!(Instant::now() < deadline, "revoked client still served on its socket");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(error) => {
-                let error = error.to_string();
-                assert!(error.contains("-40100") || error.contains("revoked"), "{error}");
-                assert!(error.contains("client ws-key is revoked"), "{error}");
-                break;
-            }
-        }
-    }
+    refused_once_reloaded(&socket, "client ws-key is revoked").await;
 
     // A credential replaced in the file (same id and role) no longer serves either.
     let swapped = add_key(&clients, "ws-swap", "reader", &[]);
@@ -1198,20 +1204,7 @@ async fn open_websockets_lose_revoked_and_expired_credentials() {
     let (_, new_hash) = ecrop::api::auth::generate_api_key();
     entry.credential = ecrop::api::clients::Credential::ApiKey { sha256: new_hash.to_hex() };
     file.save(&clients).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match socket.request::<String, _>("eth_chainId", rpc_params![]).await {
-            Ok(_) => {
-                assert!(Instant::now() < deadline, "replaced credential still served");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(error) => {
-                let error = error.to_string();
-                assert!(error.contains("credential of client ws-swap replaced"), "{error}");
-                break;
-            }
-        }
-    }
+    refused_once_reloaded(&socket, "credential of client ws-swap replaced").await;
 
     // Expiry: a token valid for a moment serves until its `exp` (plus the leeway), then not.
     let rsa = fixture_text("jwt-rs256-test-only.key.pem");

@@ -927,8 +927,21 @@ async fn a_refused_send_reaches_webhook_metrics_and_audit_log() {
     assert_eq!(event["data"]["target"], json!(to));
     assert!(event["data"]["reason"].as_str().unwrap().contains("signing.default"), "{event}");
 
+    // A request refused before any method is counted by its HTTP status.
+    let rebound = reqwest::Client::new()
+        .post(&net.endpoint)
+        .header("host", "rebound.example")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+
     let (status, text) = get(&format!("{ops}/metrics")).await;
     assert_eq!(status, 200);
+    let line = metric_line(&text, "ecrop_http_refusals_total{status=\"403\"}");
+    assert_eq!(line.and_then(|l| l.split_whitespace().last()), Some("1"), "{text}");
     let line = metric_line(
         &text,
         "ecrop_rpc_requests_total{method=\"eth_sendTransaction\",outcome=\"refused\"}",

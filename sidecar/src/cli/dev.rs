@@ -129,16 +129,14 @@ pub async fn run(cli: &Cli, args: &DevArgs, paths: DevPaths) -> anyhow::Result<(
     let observe = super::observe::Observability::start(&file, store, "dev").await?;
     // From here on, the log records how the run ended, a failed start included.
     let outcome = async {
-        let mut access = super::api_clients::access(
+        let access = super::api_clients::access(
             &file,
             &args.api,
             &rpc_settings,
             crate::api::AccessMode::DevLoopback,
             observe.client_changes(),
-        )?;
-        if let Some(hook) = observe.refusal_hook() {
-            access = access.with_refusal_hook(hook);
-        }
+        )?
+        .with_refusal_hook(observe.refusal_hook());
         observe.clients_loaded(access.clients()).await?;
 
         let mut anvil_args = Vec::new();

@@ -121,10 +121,16 @@ impl Observability {
         }
     }
 
-    /// Records requests refused before they reach a method (credentials, body size).
-    pub fn refusal_hook(&self) -> Option<RefusalHook> {
-        let log = self.audit.clone()?;
-        Some(Arc::new(move |refusal: &Refusal| log.record_detached(refusal_entry(refusal))))
+    /// Counts requests refused before they reach a method (credentials, origin or host, body
+    /// size, batch length) and records them in the audit log when it is on.
+    pub fn refusal_hook(&self) -> RefusalHook {
+        let log = self.audit.clone();
+        Arc::new(move |refusal: &Refusal| {
+            metrics::global().http_refusal(refusal.status);
+            if let Some(log) = &log {
+                log.record_detached(refusal_entry(refusal));
+            }
+        })
     }
 
     /// Records the changes a reload of the clients file finds, and remembers the file as

@@ -284,16 +284,13 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         if let Some(perm) = permissioning.as_ref().filter(|p| p.enforce) {
             wallet = wallet.with_policy(Arc::new(AllowlistPolicy::new(perm.follower.state())));
         }
-        let mut access = super::api_clients::access(
+        let access = super::api_clients::access(
             &file,
             &args.api,
             &rpc_settings,
             crate::api::AccessMode::Required,
             observe.client_changes(),
-        )?;
-        if let Some(hook) = observe.refusal_hook() {
-            access = access.with_refusal_hook(hook);
-        }
+        )?.with_refusal_hook(observe.refusal_hook());
         observe.clients_loaded(access.clients()).await?;
         let server =
             rpc::start(&rpc_settings, Arc::new(wallet), access, observe.observers(&rpc_settings))

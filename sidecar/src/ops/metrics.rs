@@ -172,6 +172,26 @@ pub struct EventOutcome {
     pub outcome: &'static str,
 }
 
+/// Labels `{status}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Status {
+    /// HTTP status answered, from a fixed set ([`status_label`]).
+    pub status: &'static str,
+}
+
+/// The label of an HTTP status refusing a request: the refusals the endpoint makes, else
+/// `other`.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        401 => "401",
+        403 => "403",
+        413 => "413",
+        429 => "429",
+        200 => "200",
+        _ => "other",
+    }
+}
+
 /// A histogram with [`LATENCY_BUCKETS`].
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -200,6 +220,9 @@ pub struct Metrics {
     pub webhook_deliveries: Family<EventOutcome, Counter>,
     /// `ecrop_webhook_pending`: deliveries waiting for their next attempt.
     pub webhook_pending: Gauge,
+    /// `ecrop_http_refusals_total{status}`: requests refused before any method (credentials,
+    /// origin or host, body size, a client already over its limits, a batch too long).
+    pub http_refusals: Family<Status, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -230,6 +253,12 @@ impl Metrics {
         let follower_synced = Gauge::default();
         let webhook_deliveries = Family::<EventOutcome, Counter>::default();
         let webhook_pending = Gauge::default();
+        let http_refusals = Family::<Status, Counter>::default();
+        registry.register(
+            "http_refusals",
+            "Requests refused before any method, by HTTP status",
+            http_refusals.clone(),
+        );
 
         registry.register(
             "rpc_requests",
@@ -290,6 +319,7 @@ impl Metrics {
             follower_synced,
             webhook_deliveries,
             webhook_pending,
+            http_refusals,
         }
     }
 
@@ -321,7 +351,12 @@ impl Metrics {
         self.upstream_errors.get_or_create(&Kind { kind }).inc();
     }
 
-    /// Counts one webhook delivery attempt.
+    /// Counts one request refused before any method, answered with HTTP `status`.
+    pub fn http_refusal(&self, status: u16) {
+        self.http_refusals.get_or_create(&Status { status: status_label(status) }).inc();
+    }
+
+    /// Counts a webhook delivery attempt.
     pub fn webhook_delivery(&self, event: &'static str, outcome: &'static str) {
         self.webhook_deliveries.get_or_create(&EventOutcome { event, outcome }).inc();
     }

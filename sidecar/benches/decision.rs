@@ -32,7 +32,7 @@ use ecrop::{
     dev::Anvil,
     onchain::Artifacts,
     permissioning::{
-        abi::{IAccountAllowlist, INodeRegistry},
+        abi::{IAccountAllowlist, INodeRegistry, NodeSpec},
         decision::DecisionServer,
         follower::{Follower, FollowerConfig},
     },
@@ -55,17 +55,8 @@ const CONCURRENCY: usize = 16;
 /// Length of each throughput measurement.
 const THROUGHPUT_WINDOW: Duration = Duration::from_secs(2);
 
+// Constructor arguments of the registries; `NodeSpec` is the follower's own declaration.
 sol! {
-    struct NodeSpec {
-        bytes32 idHigh;
-        bytes32 idLow;
-        string host;
-        uint16 port;
-        uint16 discPort;
-        address owner;
-        string sidecarEndpoint;
-        bytes32 payloadKey;
-    }
     struct InitialAccount { address account; address owner; address[] targets; }
     struct InitialValidator { address validator; address owner; }
     function bindRegistries(address nodeRegistry, address accountAllowlist, address validatorSet);

@@ -215,13 +215,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
     module
         .register_async_method("eth_sign", |params, wallet, extensions| async move {
             let (address, message): (Address, Bytes) = params.parse()?;
-            announce(&extensions).await?;
-            let caller = extensions.get::<Caller>();
-            let signature = wallet
-                .sign_message(address, &message, caller)
-                .await
-                .map_err(error::wallet_error)?;
-            Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
+            sign_message(&wallet, &extensions, address, &message).await
         })
         .map_err(register)?;
 
@@ -237,13 +231,7 @@ fn methods(wallet: Arc<Wallet>) -> Result<RpcModule<Wallet>, RpcError> {
                     (message, address)
                 }
             };
-            announce(&extensions).await?;
-            let caller = extensions.get::<Caller>();
-            let signature = wallet
-                .sign_message(address, &message, caller)
-                .await
-                .map_err(error::wallet_error)?;
-            Ok::<_, ErrorObjectOwned>(Bytes::from(signature.as_bytes()))
+            sign_message(&wallet, &extensions, address, &message).await
         })
         .map_err(register)?;
 
@@ -269,6 +257,21 @@ async fn announce(extensions: &jsonrpsee::Extensions) -> Result<(), ErrorObjectO
         Some(announcement) => announcement.announce().await,
         None => Ok(()),
     }
+}
+
+/// `eth_sign` and `personal_sign`: announces the signature, then signs `message` as an
+/// EIP-191 personal message with `address`'s key for the caller.
+async fn sign_message(
+    wallet: &Wallet,
+    extensions: &jsonrpsee::Extensions,
+    address: Address,
+    message: &[u8],
+) -> Result<Bytes, ErrorObjectOwned> {
+    announce(extensions).await?;
+    let caller = extensions.get::<Caller>();
+    let signature =
+        wallet.sign_message(address, message, caller).await.map_err(error::wallet_error)?;
+    Ok(Bytes::from(signature.as_bytes()))
 }
 
 /// The single transaction object of `eth_sendTransaction` / `eth_signTransaction`.

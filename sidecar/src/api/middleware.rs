@@ -26,7 +26,7 @@ use super::{
 };
 use crate::rpc::{
     error::{UNAUTHORIZED, limit_exceeded, not_permitted},
-    params::signing_account,
+    params::known_signing_facts,
 };
 
 /// Longest method name quoted in an error message.
@@ -86,7 +86,11 @@ impl<S> AccessControl<S> {
         if is_signing(method)
             && let SendFrom::Only(accounts) = &role.send_from
         {
-            match signing_account(method, params) {
+            let account = known_signing_facts(extensions, method, params)
+                .account
+                .as_deref()
+                .and_then(|a| a.parse::<alloy::primitives::Address>().ok());
+            match account {
                 Some(account) if accounts.contains(&account) => {}
                 Some(account) => {
                     return Err(not_permitted(format!(
@@ -192,6 +196,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::rpc::params::signing_account;
 
     fn raw(value: Value) -> Box<RawValue> {
         serde_json::value::to_raw_value(&value).unwrap()

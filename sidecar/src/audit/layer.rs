@@ -34,7 +34,7 @@ use crate::{
     api::{Caller, middleware::NotificationRefused},
     rpc::{
         error::RESOURCE_UNAVAILABLE,
-        params::{CallFacts, SIGNING_METHODS, answer, signing_facts},
+        params::{CallFacts, SIGNING_METHODS, answer, remember_signing_facts},
     },
 };
 
@@ -129,16 +129,17 @@ where
         let log = self.log.clone();
         let settings = self.settings.clone();
         async move {
+            let mut request = request;
             let method = request.method_name().to_owned();
             let signing = SIGNING_METHODS.contains(&method.as_str());
             let admin = !signing && settings.is_admin(&method);
             let caller = request.extensions().get::<Caller>().cloned();
             let id = request.id().into_owned();
-            let params = request.params.as_deref();
+            // Read once here; the layers inside take them from the call's extensions.
             let facts = if signing {
-                signing_facts(&method, params)
+                CallFacts::clone(&remember_signing_facts(&mut request))
             } else if admin {
-                admin_facts(params)
+                admin_facts(request.params.as_deref())
             } else {
                 CallFacts::default()
             };
@@ -158,7 +159,6 @@ where
             // before the answer is recorded, the log still shows the request (same uid,
             // outcome none). The announcement is synced with the answer's entry, one disk sync
             // per signature.
-            let mut request = request;
             let announcement = signing.then(|| {
                 let mut requested = build(
                     Kind::Signature,
@@ -321,6 +321,7 @@ fn outcome_of(method: &str, response: &MethodResponse) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::params::signing_facts;
 
     fn raw(text: &str) -> Box<RawValue> {
         RawValue::from_string(text.to_owned()).unwrap()

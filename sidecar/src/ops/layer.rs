@@ -20,7 +20,7 @@ use crate::{
     audit::entry::WHO_UNIDENTIFIED,
     rpc::{
         error::{METHOD_NOT_PERMITTED, TRANSACTION_REJECTED},
-        params::{SIGNING_METHODS, answer_error, signing_facts},
+        params::{SIGNING_METHODS, answer_error, known_signing_facts},
     },
 };
 
@@ -158,7 +158,12 @@ where
         let facts = signing.then(|| {
             let client = request.extensions().get::<Caller>().map(|c| c.client.clone());
             let method = request.method_name().to_owned();
-            (client, method, signing_facts(request.method_name(), request.params.as_deref()))
+            let facts = known_signing_facts(
+                request.extensions(),
+                request.method_name(),
+                request.params.as_deref(),
+            );
+            (client, method, facts)
         });
         let inner = self.inner.call(request);
         async move {
@@ -168,12 +173,12 @@ where
                 && (code == i64::from(TRANSACTION_REJECTED)
                     || code == i64::from(METHOD_NOT_PERMITTED))
             {
-                let parse = |text: Option<String>| text.and_then(|t| t.parse().ok());
+                let parse = |text: &Option<String>| text.as_deref().and_then(|t| t.parse().ok());
                 notifier.notify(Event::transaction_refused(
                     client.as_deref().unwrap_or(WHO_UNIDENTIFIED),
                     &method,
-                    parse(facts.account),
-                    parse(facts.target),
+                    parse(&facts.account),
+                    parse(&facts.target),
                     &reason,
                 ));
             }

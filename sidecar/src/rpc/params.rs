@@ -2,9 +2,9 @@
 //! shared by the layers that check (permission matrix), record (audit log) and report (webhooks)
 //! calls, so that they all read a call the same way.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
-use jsonrpsee::server::MethodResponse;
+use jsonrpsee::server::{MethodResponse, middleware::rpc::Request};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -36,6 +36,27 @@ pub fn signing_account(
     params: Option<&RawValue>,
 ) -> Option<alloy::primitives::Address> {
     signing_facts(method, params).account?.parse().ok()
+}
+
+/// [`signing_facts`], read once per call: taken from the call's extensions when an outer layer
+/// stored them there ([`remember_signing_facts`]), else read from the params.
+pub fn known_signing_facts(
+    extensions: &jsonrpsee::Extensions,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Arc<CallFacts> {
+    match extensions.get::<Arc<CallFacts>>() {
+        Some(facts) => facts.clone(),
+        None => Arc::new(signing_facts(method, params)),
+    }
+}
+
+/// Reads a signing call's facts and stores them in its extensions for the layers inside.
+pub fn remember_signing_facts(request: &mut Request<'_>) -> Arc<CallFacts> {
+    let facts =
+        known_signing_facts(request.extensions(), request.method_name(), request.params.as_deref());
+    request.extensions_mut().insert(facts.clone());
+    facts
 }
 
 /// An answer as the client gets it, with only what the layers read from it.

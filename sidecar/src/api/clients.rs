@@ -305,6 +305,8 @@ pub struct ClientSet {
     pub file: ClientsFile,
     pub(super) api_keys: Vec<(ApiKeyHash, usize)>,
     pub(super) jwt: BTreeMap<String, (JwtKey, usize)>,
+    /// Active clients by id, for the check every call makes.
+    active: std::collections::HashMap<String, usize>,
 }
 
 impl ClientSet {
@@ -312,7 +314,9 @@ impl ClientSet {
     pub fn new(file: ClientsFile) -> Self {
         let mut api_keys = Vec::new();
         let mut jwt = BTreeMap::new();
+        let mut active = std::collections::HashMap::new();
         for (index, client) in file.clients.iter().enumerate().filter(|(_, c)| c.active()) {
+            active.insert(client.id.clone(), index);
             match &client.credential {
                 Credential::ApiKey { sha256 } => {
                     if let Some(hash) = ApiKeyHash::from_hex(sha256) {
@@ -326,12 +330,17 @@ impl ClientSet {
                 }
             }
         }
-        Self { file, api_keys, jwt }
+        Self { file, api_keys, jwt, active }
     }
 
     /// The entry at `index` of the file.
     pub fn entry(&self, index: usize) -> Option<&ClientEntry> {
         self.file.clients.get(index)
+    }
+
+    /// The client called `id`, when it is active (present and not revoked).
+    pub fn active(&self, id: &str) -> Option<&ClientEntry> {
+        self.active.get(id).and_then(|index| self.entry(*index))
     }
 }
 

@@ -283,15 +283,13 @@ impl Access {
             }
         }
         let set = self.clients.current();
-        match set.file.get(&caller.client) {
-            Some(entry) if entry.active() && entry.credential != *credential => {
+        match set.active(&caller.client) {
+            Some(entry) if entry.credential != *credential => {
                 Err(format!("credential of client {} replaced; authenticate again", caller.client))
             }
-            Some(entry) if entry.active() && entry.role == caller.role => Ok(()),
-            Some(entry) if entry.active() => {
-                Err(format!("client {} changed role; authenticate again", caller.client))
-            }
-            _ => Err(format!("client {} is revoked", caller.client)),
+            Some(entry) if entry.role == caller.role => Ok(()),
+            Some(_) => Err(format!("client {} changed role; authenticate again", caller.client)),
+            None => Err(format!("client {} is revoked", caller.client)),
         }
     }
 

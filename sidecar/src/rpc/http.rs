@@ -207,17 +207,14 @@ where
                 status: http::StatusCode::FORBIDDEN.as_u16(),
             });
         }
-        let body = serde_json::json!({
-            "jsonrpc": "2.0", "id": null,
-            "error": {"code": super::error::FORBIDDEN, "message": reason},
-        });
-        let response = http::Response::builder()
-            .status(http::StatusCode::FORBIDDEN)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(HttpBody::from(body.to_string()));
-        Box::pin(async move {
-            Ok(response.unwrap_or_else(|_| http::Response::new(HttpBody::from("forbidden"))))
-        })
+        let response = error_response(
+            http::StatusCode::FORBIDDEN,
+            super::error::FORBIDDEN,
+            &reason,
+            None,
+            &[],
+        );
+        Box::pin(async move { Ok(response) })
     }
 }
 
